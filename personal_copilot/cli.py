@@ -1,0 +1,133 @@
+"""`pcopilot <stage> …`: the command table and the only place that parses the command line.
+
+Each stage is a typed config dataclass (its field docstrings are the `--help` text) and a `run_<stage>(config)`
+function that returns a report. Values come from the dataclass defaults, then `--config FILE.yaml`, then flags;
+an unknown key or flag is an error that names it. Only the chosen stage's modules are imported, so
+`pcopilot --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from personal_copilot import __version__
+from personal_copilot.errors import PcopilotError
+
+
+@dataclass(frozen=True)
+class Command:
+    """One stage of the command table."""
+
+    summary: str
+    config: str
+    """`module:Class` of the stage's config dataclass."""
+    run: str
+    """`module:function` that takes the config and returns the report."""
+    positional: str | None = None
+    """Name of a list field that also takes positional arguments (`pcopilot collect SOURCE...`)."""
+
+
+COMMANDS: dict[str, Command] = {
+    "collect": Command(
+        summary="Repositories (folders, git URLs, github:ORG) -> a deduplicated, redacted Parquet code dataset.",
+        config="personal_copilot.collect.config:CollectConfig",
+        run="personal_copilot.collect.run:run_collect",
+        positional="sources",
+    ),
+    "quickstart": Command(
+        summary="The whole loop offline on this project's own source: the first command to run.",
+        config="personal_copilot.quickstart:QuickstartConfig",
+        run="personal_copilot.quickstart:run_quickstart",
+    ),
+}
+
+
+def _load(reference: str) -> Any:
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _top_level_help() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        f"usage: pcopilot <stage> [options]   (personal-copilot {__version__})",
+        "",
+        "Train, evaluate and serve your team's own code assistant on your own code.",
+        "",
+        "stages:",
+        *(f"  {name:<{width}}  {command.summary}" for name, command in COMMANDS.items()),
+        "",
+        "`pcopilot <stage> --help` explains every flag of a stage. Values come from defaults, then",
+        "`--config FILE.yaml`, then flags (`--group.field value` for nested settings).",
+    ]
+    return "\n".join(lines)
+
+
+def build_parser(name: str, command: Command):
+    """The jsonargparse parser of one stage, built from its config dataclass."""
+    import jsonargparse
+
+    jsonargparse.set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    config_class = _load(command.config)
+    parser = jsonargparse.ArgumentParser(
+        prog=f"pcopilot {name}", description=command.summary + "\n\n" + (config_class.__doc__ or "").strip()
+    )
+    parser.add_argument("--config", action=jsonargparse.ActionConfigFile, help="YAML file of settings (flags win).")
+    if command.positional:
+        parser.add_argument(
+            f"{command.positional}_positional",
+            nargs="*",
+            type=str,
+            metavar=command.positional.rstrip("s").upper(),
+            help=f"Same as --{command.positional}; given here they replace the YAML's list.",
+        )
+    parser.add_class_arguments(config_class, nested_key=None)
+    return parser
+
+
+def parse_config(name: str, argv: list[str]) -> Any:
+    """Parses a stage's arguments into its config dataclass (exits with status 2 on a bad flag or value)."""
+    command = COMMANDS[name]
+    parser = build_parser(name, command)
+    namespace = parser.instantiate(parser.parse_args(argv))
+    values = namespace.as_dict() if hasattr(namespace, "as_dict") else dict(vars(namespace))
+    values.pop("config", None)
+    values.pop("__path__", None)
+    if command.positional:
+        positional = values.pop(f"{command.positional}_positional", None)
+        if positional:
+            values[command.positional] = positional
+    try:
+        return _load(command.config)(**values)
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `pcopilot` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_top_level_help())
+        return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        print(f"personal-copilot {__version__}")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        print(f"pcopilot: unknown stage {name!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    config = parse_config(name, argv[1:])
+    run = _load(COMMANDS[name].run)
+    try:
+        report = run(config)
+    except PcopilotError as error:
+        print(f"pcopilot {name}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pcopilot {name}: interrupted", file=sys.stderr)
+        return 130
+    report.print()
+    return report.exit_code

@@ -1,0 +1,299 @@
+"""`pcopilot collect`: sources -> filtered, redacted, deduplicated Parquet dataset (see `store` for the layout).
+
+    pcopilot collect ./service https://github.com/org/lib.git github:my-org --top_k 10 --output data/
+
+Python: `run_collect(CollectConfig(sources=[...], output=Path("data")))`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from personal_copilot.collect.config import CollectConfig
+from personal_copilot.collect.dedup import find_duplicates
+from personal_copilot.collect.filters import path_drop_reason
+from personal_copilot.collect.process import BatchResult, ProcessSettings, process_batch
+from personal_copilot.collect.report import CollectReport, SourceReport
+from personal_copilot.collect.sources import FailedSource, ReadySource, Source, expand_sources, materialize
+from personal_copilot.collect.store import (
+    load_manifest,
+    read_fingerprints,
+    recover_interrupted_swap,
+    source_cache_path,
+    write_dataset,
+    write_dataset_card,
+    write_manifest,
+    write_source_cache,
+)
+from personal_copilot.configs import to_plain, write_report, write_run_config
+from personal_copilot.console import progress_bar, stderr
+from personal_copilot.errors import PcopilotError
+
+PROCESSING_VERSION = 1
+"""Bumped when filtering or fingerprinting changes, so that cached sources are processed again."""
+_BATCH_FILES = 64
+_PARALLEL_MIN_FILES = 256
+
+
+@dataclass
+class _Entry:
+    """A source's line in the manifest (and its report)."""
+
+    report: SourceReport
+    location: str
+    remote: bool
+    fingerprint: str | None = None
+    cache: Path | None = None
+
+    def to_manifest(self, out: Path) -> dict:
+        report = to_plain(self.report)
+        cache = str(self.cache.relative_to(out)) if self.cache else None
+        return {
+            **report,
+            "location": self.location,
+            "remote": self.remote,
+            "fingerprint": self.fingerprint,
+            "cache": cache,
+        }
+
+
+@dataclass
+class _Pending:
+    """A source whose files are being processed."""
+
+    ready: ReadySource
+    result: BatchResult = field(default_factory=BatchResult)
+    batches_left: int = 0
+
+
+def _settings_key(config: CollectConfig) -> str:
+    settings = {"version": PROCESSING_VERSION, "filters": to_plain(config.filters), "redact": config.redact_secrets}
+    settings["minhash"] = [config.dedup.num_perm, config.dedup.shingle_size, config.dedup.near]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _previous_entries(out: Path, settings_key: str) -> dict[str, dict]:
+    manifest = load_manifest(out)
+    if manifest is None:
+        return {}
+    entries = {entry["repo_id"]: entry for entry in manifest.get("sources", [])}
+    if manifest.get("settings") != settings_key:
+        for entry in entries.values():
+            entry["cache"] = None  # filters changed: cached files must be processed again
+    return entries
+
+
+def _unique_sources(sources: list[Source], failed: list[FailedSource]) -> list[Source]:
+    by_repo_id: dict[str, Source] = {}
+    for source in sources:
+        first = by_repo_id.setdefault(source.repo_id, source)
+        if first.location != source.location:
+            message = f"repo_id {source.repo_id!r} is already taken by {first.spec}; rename one of the folders"
+            failed.append(FailedSource(source, message))
+    return list(by_repo_id.values())
+
+
+def _materialize_all(sources: list[Source], config: CollectConfig) -> list[ReadySource | FailedSource]:
+    results: list[ReadySource | FailedSource] = []
+    with (
+        progress_bar("fetching repositories", len(sources)) as advance,
+        ThreadPoolExecutor(max_workers=config.workers) as pool,
+    ):
+        for result in pool.map(lambda s: materialize(s, config), sources):
+            results.append(result)
+            advance(1)
+    return results
+
+
+def _batches(pending: list[_Pending], config: CollectConfig) -> Iterator[tuple[int, Path, list[str]]]:
+    for index, item in enumerate(pending):
+        candidates = []
+        for path in item.ready.files:
+            reason = path_drop_reason(path, config.filters)
+            if reason is None:
+                candidates.append(path)
+            else:
+                item.result.dropped[reason] += 1
+        chunks = [candidates[i : i + _BATCH_FILES] for i in range(0, len(candidates), _BATCH_FILES)]
+        item.batches_left = len(chunks)
+        for chunk in chunks:
+            yield index, item.ready.root, chunk
+
+
+def _process_sources(pending: list[_Pending], config: CollectConfig) -> None:
+    """Runs every candidate file of the pending sources through `process_batch`, in parallel when it pays."""
+    settings = ProcessSettings(config.filters, config.dedup, config.redact_secrets)
+    batches = list(_batches(pending, config))
+    total = sum(len(paths) for _, _, paths in batches)
+    with progress_bar("reading files", total) as advance:
+        if config.workers > 1 and total >= _PARALLEL_MIN_FILES:
+            with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+                futures = [(i, len(p), pool.submit(process_batch, root, p, settings)) for i, root, p in batches]
+                for index, count, future in futures:
+                    _merge(pending[index].result, future.result())
+                    advance(count)
+        else:
+            for index, root, paths in batches:
+                _merge(pending[index].result, process_batch(root, paths, settings))
+                advance(len(paths))
+
+
+def _merge(total: BatchResult, part: BatchResult) -> None:
+    total.records += part.records
+    total.dropped.update(part.dropped)
+    total.secrets.update(part.secrets)
+
+
+def _entry_from_previous(previous: dict, out: Path, status: str, error: str | None = None) -> _Entry:
+    fields = {k: previous[k] for k in SourceReport.__dataclass_fields__ if k in previous}
+    report = SourceReport(**{**fields, "status": status, "error": error})
+    cache = out / previous["cache"] if previous.get("cache") else None
+    return _Entry(report, previous["location"], previous["remote"], previous.get("fingerprint"), cache)
+
+
+def _collect_sources(config: CollectConfig, out: Path, previous: dict[str, dict]) -> list[_Entry]:
+    sources, failed = expand_sources(config.sources, config)
+    sources = _unique_sources(sources, failed)
+    named = {source.repo_id for source in sources} | {f.source.repo_id for f in failed}
+    entries: list[_Entry] = []
+    for repo_id, old in previous.items():
+        if repo_id in named or config.prune:
+            continue
+        if old.get("cache") and (out / old["cache"]).is_file():
+            entries.append(_entry_from_previous(old, out, "carried"))
+        else:
+            sources.append(Source(old["source"], repo_id, old["location"], old["remote"]))
+    pending: list[_Pending] = []
+    for result in _materialize_all(sources, config) + failed:
+        old = previous.get(result.source.repo_id)
+        if isinstance(result, FailedSource):
+            if old and old.get("cache") and (out / old["cache"]).is_file():
+                entries.append(_entry_from_previous(old, out, "failed", result.error))  # keep its earlier rows
+            else:
+                report = SourceReport(result.source.repo_id, result.source.spec, "failed", error=result.error)
+                entries.append(_Entry(report, result.source.location, result.source.remote))
+        elif (
+            old
+            and old.get("cache")
+            and old.get("fingerprint") == result.fingerprint
+            and (out / old["cache"]).is_file()
+        ):
+            entries.append(_entry_from_previous(old, out, "unchanged"))
+        else:
+            pending.append(_Pending(result))
+    _process_sources(pending, config)
+    for item in pending:
+        source, records = item.ready.source, item.result.records
+        cache = source_cache_path(out, source.repo_id)
+        write_source_cache(cache, records)
+        report = SourceReport(
+            repo_id=source.repo_id,
+            source=source.spec,
+            status="collected",
+            commit=item.ready.commit,
+            files_seen=len(item.ready.files),
+            dropped=dict(sorted(item.result.dropped.items())),
+            secrets=dict(sorted(item.result.secrets.items())),
+        )
+        entries.append(_Entry(report, source.location, source.remote, item.ready.fingerprint, cache))
+    return sorted(entries, key=lambda e: e.report.repo_id)
+
+
+def _deduplicate(entries: list[_Entry], config: CollectConfig) -> list[np.ndarray]:
+    """Keep masks, one per entry with data, in entry order; fills each report's duplicate and kept counts."""
+    tables = [read_fingerprints(e.cache) if e.cache else None for e in entries]
+    hashes = [h for t in tables if t is not None for h in t.column("norm_hash").to_pylist()]
+    signatures = [s for t in tables if t is not None for s in t.column("minhash").to_pylist()]
+    duplicates = find_duplicates(hashes, signatures, config.dedup)
+    masks, offset = [], 0
+    for entry, table in zip(entries, tables, strict=True):
+        rows = 0 if table is None else table.num_rows
+        indices = range(offset, offset + rows)
+        keep = np.array([i not in duplicates.exact and i not in duplicates.near for i in indices], dtype=bool)
+        entry.report.duplicates_exact = sum(i in duplicates.exact for i in indices)
+        entry.report.duplicates_near = sum(i in duplicates.near for i in indices)
+        entry.report.files_kept = int(keep.sum())
+        masks.append(keep)
+        offset += rows
+    return masks
+
+
+def _push_to_hub(out: Path, repo_id: str, private: bool) -> str:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    api.upload_folder(
+        folder_path=str(out),
+        repo_id=repo_id,
+        repo_type="dataset",
+        allow_patterns=["data/*.parquet", "README.md", "manifest.json", "report.json"],
+        delete_patterns=["data/*.parquet"],
+        commit_message="pcopilot collect",
+    )
+    return str(url)
+
+
+def run_collect(config: CollectConfig) -> CollectReport:
+    """Collects the sources into `config.output` and returns the report (also written as `report.json`)."""
+    start = time.perf_counter()
+    out = config.output
+    out.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_swap(out)
+    settings_key = _settings_key(config)
+    previous = _previous_entries(out, settings_key)
+    if not config.sources and not previous:
+        raise PcopilotError("no sources: give folders, git URLs or github:ORG (e.g. `pcopilot collect ./repo`)")
+    entries = _collect_sources(config, out, previous)
+    masks = _deduplicate(entries, config)
+    with_data = [(e, m) for e, m in zip(entries, masks, strict=True) if e.cache]
+    shards = write_dataset(
+        out, [(e.report.repo_id, e.report.commit, e.cache, m) for e, m in with_data], config.shard_max_bytes
+    )
+    write_manifest(out, {"settings": settings_key, "shards": shards, "sources": [e.to_manifest(out) for e in entries]})
+    reports = [e.report for e in entries]
+    write_dataset_card(out, sum(r.files_kept for r in reports), [r.repo_id for r in reports if r.files_kept])
+    dropped: Counter[str] = Counter()
+    secrets: Counter[str] = Counter()
+    for r in reports:
+        dropped.update(r.dropped)
+        secrets.update(r.secrets)
+    report = CollectReport(
+        output=str(out),
+        sources=reports,
+        files_seen=sum(r.files_seen for r in reports),
+        files_kept=sum(r.files_kept for r in reports),
+        bytes_kept=_bytes_kept(out, shards),
+        dropped=dict(sorted(dropped.items())),
+        duplicates_exact=sum(r.duplicates_exact for r in reports),
+        duplicates_near=sum(r.duplicates_near for r in reports),
+        secrets=dict(sorted(secrets.items())),
+        shards=shards,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+    write_run_config(out, "collect", config)
+    write_report(out, report)
+    if config.push_to_hub:
+        stderr.print(f"uploading {out} to the Hub dataset {config.push_to_hub} …")
+        report.pushed_to = _push_to_hub(out, config.push_to_hub, config.private)
+        write_report(out, report)
+    return report
+
+
+def _bytes_kept(out: Path, shards: list[str]) -> int:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    return sum(
+        int(pc.sum(pq.read_table(out / "data" / s, columns=["num_bytes"])["num_bytes"]).as_py() or 0) for s in shards
+    )
