@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from personal_copilot.console import print_summary, print_table
+from personal_copilot.console import print_summary, print_table, stdout
 
 
 @dataclass
@@ -56,7 +56,7 @@ class CollectReport:
             [
                 (
                     s.repo_id,
-                    s.status if not s.error else f"{s.status}: {s.error}",
+                    s.status,
                     s.files_seen,
                     s.files_kept,
                     sum(s.dropped.values()),
@@ -82,3 +82,6 @@ class CollectReport:
         if self.pushed_to:
             rows.append(("pushed to", self.pushed_to))
         print_summary("pcopilot collect", rows)
+        for source in self.failed:
+            kept = " (its rows from an earlier run are kept)" if source.files_kept else ""
+            stdout.print(f"[red]failed[/red] {source.source}: {source.error}{kept}", soft_wrap=True)

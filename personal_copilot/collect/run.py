@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -120,6 +121,8 @@ def _batches(pending: list[_Pending], config: CollectConfig) -> Iterator[tuple[i
         candidates = []
         for path in item.ready.files:
             reason = path_drop_reason(path, config.filters)
+            if reason in (None, "not_code", "lock_file") and os.path.islink(item.ready.root / path):
+                reason = "symlink"  # counted as such whatever its name; the worker never follows it either
             if reason is None:
                 candidates.append(path)
             else:

@@ -108,9 +108,11 @@ def _walk_plain_folder(root: Path) -> list[str]:
         if "pyvenv.cfg" in names and Path(directory) != root:
             subdirectories.clear()
             continue
-        subdirectories.sort()
+        # A symlinked directory is not descended into; it is listed so that it is counted as a dropped symlink.
+        linked = [d for d in subdirectories if os.path.islink(os.path.join(directory, d))]
+        subdirectories[:] = sorted(d for d in subdirectories if d not in linked)
         relative = Path(directory).relative_to(root).as_posix()
-        files += [name if relative == "." else f"{relative}/{name}" for name in names]
+        files += [name if relative == "." else f"{relative}/{name}" for name in names + linked]
     return sorted(files)
 
 

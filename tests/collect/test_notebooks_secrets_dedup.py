@@ -1,0 +1,114 @@
+"""Notebook reduction, secret redaction and duplicate detection as units."""
+
+from __future__ import annotations
+
+import pytest
+
+from personal_copilot.collect.config import DedupConfig
+from personal_copilot.collect.dedup import find_duplicates, minhash_signature, normalized_hash
+from personal_copilot.collect.notebooks import notebook_to_code
+from personal_copilot.collect.secrets import redact_secrets
+from tests.collect.conftest import module_source, notebook
+
+
+def test_cells_are_kept_apart_and_outputs_dropped() -> None:
+    text = notebook(
+        [
+            {"cell_type": "code", "source": ["def f():\n", "    return 1"], "outputs": [{"text": "1"}]},
+            {"cell_type": "markdown", "source": "prose"},
+            {"cell_type": "code", "source": "f()"},
+        ]
+    )
+    assert notebook_to_code(text) == ("python", "# %%\ndef f():\n    return 1\n\n# %%\nf()\n")
+
+
+def test_notebook_language_and_comment_marker() -> None:
+    language, code = notebook_to_code(notebook([{"cell_type": "code", "source": "x <- 1"}], language="R"))
+    assert (language, code) == ("r", "# %%\nx <- 1\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[]", "{}", '{"cells": "x"}', '{"cells": [1]}', '{"cells": [{"cell_type": "code", "source": 3}]}', "{"],
+)
+def test_malformed_notebooks_raise_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        notebook_to_code(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted", "kind"),
+    [
+        ('k = "AKIAIOSFODNN7EXAMPLE"', 'k = "<SECRET:aws_access_key>"', "aws_access_key"),
+        (
+            'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
+            'aws_secret_access_key = "<SECRET:aws_access_key>"',
+            "aws_access_key",
+        ),
+        ("t = 'ghp_abcdefghijklmnopqrstuvwxyz0123456789'", "t = '<SECRET:github_token>'", "github_token"),
+        ("t = 'glpat-abcdefghij1234567890'", "t = '<SECRET:gitlab_token>'", "gitlab_token"),
+        (
+            "url = 'mysql://root:s3cr3t@localhost/db'",
+            "url = 'mysql://root:<SECRET:basic_auth_credentials>@localhost/db'",
+            "basic_auth_credentials",
+        ),
+        (
+            "jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+            "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'",
+            "jwt = '<SECRET:json_web_token>'",
+            "json_web_token",
+        ),
+        ("k = 'sk-abcdefghijklmnopqrstT3BlbkFJabcdefghijklmnopqrst'", "k = '<SECRET:openai_token>'", "openai_token"),
+    ],
+)
+def test_redaction_by_kind(line: str, redacted: str, kind: str) -> None:
+    assert redact_secrets(line) == (redacted, {kind: 1})
+
+
+def test_private_key_block_is_replaced_whole() -> None:
+    text = (
+        "KEY = '''-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\nAAAA\n-----END OPENSSH PRIVATE KEY-----'''\n"
+    )
+    assert redact_secrets(text) == ("KEY = '''<SECRET:private_key>'''\n", {"private_key": 1})
+
+
+def test_ordinary_code_is_left_alone() -> None:
+    code = (
+        "def login(password):\n    if password == get_password():\n        pass\n    return 'https://example.com/x'\n"
+    )
+    assert redact_secrets(code) == (code, {})
+
+
+def test_normalized_hash_ignores_line_endings_and_trailing_space() -> None:
+    assert normalized_hash("a = 1\nb = 2\n") == normalized_hash("\r\na = 1  \r\nb = 2\t\r\n\r\n")
+    assert normalized_hash("a = 1\n") != normalized_hash("a = 2\n")
+
+
+def test_find_duplicates_keeps_the_first_of_each_group() -> None:
+    dedup = DedupConfig()
+    texts = [
+        module_source("one"),
+        module_source("two"),
+        module_source("one").replace("+ 3\n", "+ 33\n"),  # near duplicate of 0
+        module_source("one"),  # exact duplicate of 0
+        module_source("two", functions=12),  # shares a third of its shingles with 1: not near
+    ]
+    duplicates = find_duplicates(
+        [normalized_hash(t) for t in texts], [minhash_signature(t, dedup) for t in texts], dedup
+    )
+
+    assert duplicates.exact == {3: 0}
+    assert duplicates.near == {2: 0}
+    off = DedupConfig(exact=False, near=False)
+    assert find_duplicates([normalized_hash(t) for t in texts], [b""] * 5, off) == type(duplicates)({}, {})
+
+
+def test_minhash_is_deterministic() -> None:
+    text = module_source("stable")
+    assert minhash_signature(text, DedupConfig()) == minhash_signature(text, DedupConfig())
+    assert len(minhash_signature(text, DedupConfig(num_perm=64))) == 64 * 8
+
+
+def test_dedup_config_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"--dedup\.threshold"):
+        DedupConfig(threshold=1.5)

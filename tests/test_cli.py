@@ -1,0 +1,127 @@
+"""The command line: the stage table, --help for every flag, YAML configs and their precedence, bad flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from personal_copilot.cli import COMMANDS, _load, main, parse_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def flag_names(config_class: type, prefix: str = "") -> list[str]:
+    names = []
+    for field in dataclasses.fields(config_class):
+        if dataclasses.is_dataclass(field.type if isinstance(field.type, type) else None):
+            names += flag_names(field.type, f"{prefix}{field.name}.")
+            continue
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        if dataclasses.is_dataclass(default):
+            names += flag_names(type(default), f"{prefix}{field.name}.")
+        else:
+            names.append(f"--{prefix}{field.name}")
+    return names
+
+
+def test_top_level_help_lists_every_stage(capsys) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert f"  {name} " in out
+
+
+@pytest.mark.parametrize("stage", list(COMMANDS))
+def test_stage_help_documents_every_flag(stage: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([stage, "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    config_class = _load(COMMANDS[stage].config)
+    for flag in flag_names(config_class):
+        assert flag in out, flag
+    undocumented = [f.name for f in dataclasses.fields(config_class) if f"--{f.name} " in out and "(type:" not in out]
+    assert not undocumented
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys; from personal_copilot.cli import main\n"
+        "try:\n    main(['collect', '--help'])\nexcept SystemExit:\n    pass\n"
+        "main(['--help']); assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_unknown_stage_and_flag_are_errors(capsys) -> None:
+    assert main(["colect"]) == 2
+    assert "unknown stage 'colect'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["collect", "--bogus_flag", "1"])
+    assert exit_info.value.code == 2
+    assert "--bogus_flag" in capsys.readouterr().err
+
+
+def test_unknown_yaml_key_is_an_error_that_names_it(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("sources: [a]\nfilters:\n  max_bytes: 3\n")
+    with pytest.raises(SystemExit):
+        parse_config("collect", ["--config", str(config)])
+    assert "max_bytes" in capsys.readouterr().err
+
+
+def test_precedence_defaults_then_yaml_then_flags(tmp_path: Path) -> None:
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("sources: [a, b]\nworkers: 3\nfilters:\n  max_file_bytes: 5000\n  exclude: ['*.yml']\n")
+
+    defaults = parse_config("collect", ["x"])
+    from_yaml = parse_config("collect", ["--config", str(config_file)])
+    overridden = parse_config("collect", ["--config", str(config_file), "--filters.max_file_bytes", "7000", "c"])
+
+    assert defaults.sources == ["x"] and defaults.filters.max_file_bytes == 1_000_000
+    assert from_yaml.sources == ["a", "b"] and from_yaml.workers == 3 and from_yaml.filters.max_file_bytes == 5000
+    assert overridden.sources == ["c"] and overridden.workers == 3
+    assert overridden.filters.max_file_bytes == 7000
+    assert overridden.filters.exclude == ["*.yml"]  # a flag on one nested field keeps its YAML siblings
+
+
+def test_invalid_value_names_the_flag(capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse_config("collect", ["x", "--workers", "0"])
+    assert "--workers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_example_configs_parse(path: Path) -> None:
+    stage = path.relative_to(REPO / "configs").parts[0]
+    header = path.read_text().splitlines()[0]
+    assert header.startswith(f"# pcopilot {stage} --config configs/"), "each example is headed by its command"
+    config = parse_config(stage, ["--config", str(path)])
+    assert config.sources == yaml.safe_load(path.read_text())["sources"]
+
+
+def test_collect_command_end_to_end(make_repo, tmp_path: Path, capsys) -> None:
+    repo = make_repo("cli-repo", {"main.py": "def main():\n    return 42\n"})
+    out = tmp_path / "out"
+    status = main(["collect", str(repo), "--output", str(out), "--workers", "1", "--cache_dir", str(tmp_path / "c")])
+
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "files kept" in printed and "cli-repo" in printed
+    saved = yaml.safe_load((out / "pcopilot_config.yaml").read_text())
+    assert saved["stage"] == "collect"
+    assert saved["config"]["sources"] == [str(repo)]
+    assert saved["versions"]["pyarrow"]
+
+
+def test_collect_exit_status_says_a_source_failed(make_repo, tmp_path: Path, capsys) -> None:
+    repo = make_repo("ok", {"main.py": "x = 1\n"})
+    argv = ["collect", str(repo), str(tmp_path / "missing"), "--output", str(tmp_path / "out"), "--workers", "1"]
+    assert main(argv) == 1
+    assert "no such directory" in capsys.readouterr().out
