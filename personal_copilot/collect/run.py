@@ -12,7 +12,6 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -116,7 +115,9 @@ def _materialize_all(sources: list[Source], config: CollectConfig) -> list[Ready
     return results
 
 
-def _batches(pending: list[_Pending], config: CollectConfig) -> Iterator[tuple[int, Path, list[str]]]:
+def _plan_batches(pending: list[_Pending], config: CollectConfig) -> list[tuple[int, Path, list[str]]]:
+    """Drops files by path (counted in each source's result) and splits the rest into (source index, root, paths)."""
+    batches = []
     for index, item in enumerate(pending):
         candidates = []
         for path in item.ready.files:
@@ -129,32 +130,56 @@ def _batches(pending: list[_Pending], config: CollectConfig) -> Iterator[tuple[i
                 item.result.dropped[reason] += 1
         chunks = [candidates[i : i + _BATCH_FILES] for i in range(0, len(candidates), _BATCH_FILES)]
         item.batches_left = len(chunks)
-        for chunk in chunks:
-            yield index, item.ready.root, chunk
+        batches += [(index, item.ready.root, chunk) for chunk in chunks]
+    return batches
 
 
-def _process_sources(pending: list[_Pending], config: CollectConfig) -> None:
-    """Runs every candidate file of the pending sources through `process_batch`, in parallel when it pays."""
+def _process_sources(pending: list[_Pending], config: CollectConfig, out: Path) -> list[_Entry]:
+    """Runs every candidate file of the pending sources through `process_batch` (in worker processes when it pays).
+    A source is written to its cache as soon as its last batch is in, so memory holds few sources' files at once."""
     settings = ProcessSettings(config.filters, config.dedup, config.redact_secrets)
-    batches = list(_batches(pending, config))
+    batches = _plan_batches(pending, config)
+    entries = [_finish_source(item, out) for item in pending if item.batches_left == 0]
+
+    def merge(index: int, part: BatchResult) -> None:
+        item = pending[index]
+        item.result.records += part.records
+        item.result.dropped.update(part.dropped)
+        item.result.secrets.update(part.secrets)
+        item.batches_left -= 1
+        if item.batches_left == 0:
+            entries.append(_finish_source(item, out))
+
     total = sum(len(paths) for _, _, paths in batches)
     with progress_bar("reading files", total) as advance:
         if config.workers > 1 and total >= _PARALLEL_MIN_FILES:
             with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
                 futures = [(i, len(p), pool.submit(process_batch, root, p, settings)) for i, root, p in batches]
                 for index, count, future in futures:
-                    _merge(pending[index].result, future.result())
+                    merge(index, future.result())
                     advance(count)
         else:
             for index, root, paths in batches:
-                _merge(pending[index].result, process_batch(root, paths, settings))
+                merge(index, process_batch(root, paths, settings))
                 advance(len(paths))
+    return entries
 
 
-def _merge(total: BatchResult, part: BatchResult) -> None:
-    total.records += part.records
-    total.dropped.update(part.dropped)
-    total.secrets.update(part.secrets)
+def _finish_source(item: _Pending, out: Path) -> _Entry:
+    source = item.ready.source
+    cache = source_cache_path(out, source.repo_id)
+    write_source_cache(cache, item.result.records)
+    item.result.records = []
+    report = SourceReport(
+        repo_id=source.repo_id,
+        source=source.spec,
+        status="collected",
+        commit=item.ready.commit,
+        files_seen=len(item.ready.files),
+        dropped=dict(sorted(item.result.dropped.items())),
+        secrets=dict(sorted(item.result.secrets.items())),
+    )
+    return _Entry(report, source.location, source.remote, item.ready.fingerprint, cache)
 
 
 def _entry_from_previous(previous: dict, out: Path, status: str, error: str | None = None) -> _Entry:
@@ -162,6 +187,11 @@ def _entry_from_previous(previous: dict, out: Path, status: str, error: str | No
     report = SourceReport(**{**fields, "status": status, "error": error})
     cache = out / previous["cache"] if previous.get("cache") else None
     return _Entry(report, previous["location"], previous["remote"], previous.get("fingerprint"), cache)
+
+
+def _has_cache(previous: dict | None, out: Path) -> bool:
+    """True when an earlier run's entry has processed files that can be reused as they are."""
+    return bool(previous and previous.get("cache") and (out / previous["cache"]).is_file())
 
 
 def _collect_sources(config: CollectConfig, out: Path, previous: dict[str, dict]) -> list[_Entry]:
@@ -172,7 +202,7 @@ def _collect_sources(config: CollectConfig, out: Path, previous: dict[str, dict]
     for repo_id, old in previous.items():
         if repo_id in named or config.prune:
             continue
-        if old.get("cache") and (out / old["cache"]).is_file():
+        if _has_cache(old, out):
             entries.append(_entry_from_previous(old, out, "carried"))
         else:
             sources.append(Source(old["source"], repo_id, old["location"], old["remote"]))
@@ -180,35 +210,16 @@ def _collect_sources(config: CollectConfig, out: Path, previous: dict[str, dict]
     for result in _materialize_all(sources, config) + failed:
         old = previous.get(result.source.repo_id)
         if isinstance(result, FailedSource):
-            if old and old.get("cache") and (out / old["cache"]).is_file():
+            if _has_cache(old, out) and old["location"] == result.source.location:
                 entries.append(_entry_from_previous(old, out, "failed", result.error))  # keep its earlier rows
             else:
                 report = SourceReport(result.source.repo_id, result.source.spec, "failed", error=result.error)
                 entries.append(_Entry(report, result.source.location, result.source.remote))
-        elif (
-            old
-            and old.get("cache")
-            and old.get("fingerprint") == result.fingerprint
-            and (out / old["cache"]).is_file()
-        ):
+        elif _has_cache(old, out) and old["fingerprint"] == result.fingerprint:
             entries.append(_entry_from_previous(old, out, "unchanged"))
         else:
             pending.append(_Pending(result))
-    _process_sources(pending, config)
-    for item in pending:
-        source, records = item.ready.source, item.result.records
-        cache = source_cache_path(out, source.repo_id)
-        write_source_cache(cache, records)
-        report = SourceReport(
-            repo_id=source.repo_id,
-            source=source.spec,
-            status="collected",
-            commit=item.ready.commit,
-            files_seen=len(item.ready.files),
-            dropped=dict(sorted(item.result.dropped.items())),
-            secrets=dict(sorted(item.result.secrets.items())),
-        )
-        entries.append(_Entry(report, source.location, source.remote, item.ready.fingerprint, cache))
+    entries += _process_sources(pending, config, out)
     return sorted(entries, key=lambda e: e.report.repo_id)
 
 
