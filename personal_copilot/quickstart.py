@@ -11,6 +11,7 @@ from pathlib import Path
 
 import personal_copilot
 from personal_copilot.collect import CollectConfig, CollectReport, run_collect
+from personal_copilot.configs import write_report, write_run_config
 
 
 def _project_source() -> Path:
@@ -45,4 +46,7 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
     """Collects the source into `OUTPUT/data` (more stages join as they land) and returns their reports."""
     source = config.source or _project_source()
     collect = run_collect(CollectConfig(sources=[str(source)], output=config.output / "data", workers=config.workers))
-    return QuickstartReport(collect=collect, exit_code=collect.exit_code)
+    report = QuickstartReport(collect=collect, exit_code=collect.exit_code)
+    write_run_config(config.output, "quickstart", config)
+    write_report(config.output, report)
+    return report
