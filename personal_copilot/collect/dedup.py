@@ -20,6 +20,8 @@ _TOKEN = re.compile(r"\w+")
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
 _MINHASH_SEED = 1
 _SCHEME = "affine32"
+_SHINGLE_MULTIPLIER = np.uint64(1_000_003)
+_MASK32 = np.uint64(0xFFFFFFFF)
 
 
 def normalized_hash(text: str) -> str:
@@ -35,17 +37,35 @@ def _permutations(num_perm: int) -> np.ndarray:
     return MinHash(num_perm=num_perm, seed=_MINHASH_SEED, scheme=_SCHEME).permutations
 
 
+def _token_hash(token: str) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "little")
+
+
+def shingle_hashes(text: str, size: int) -> np.ndarray:
+    """32-bit hashes of the text's shingles (runs of `size` word tokens; the whole text when it is shorter),
+    combined from per-token hashes with numpy instead of hashing every shingle's bytes."""
+    cache: dict[str, int] = {}
+    tokens = _TOKEN.findall(text) or [""]
+    ids = np.fromiter((cache.get(t) or cache.setdefault(t, _token_hash(t)) for t in tokens), np.uint64, len(tokens))
+    count = max(1, len(ids) - size + 1)
+    hashes = np.zeros(count, dtype=np.uint64)
+    for offset in range(min(size, len(ids))):
+        hashes = (hashes * _SHINGLE_MULTIPLIER + ids[offset : offset + count]) & _MASK32
+    return hashes
+
+
 def minhash_signature(text: str, dedup: DedupConfig) -> bytes:
     """The MinHash signature (num_perm uint64 values, as bytes) of the text's word shingles."""
     from datasketch import MinHash
 
-    tokens = _TOKEN.findall(text)
-    size = dedup.shingle_size
-    shingles = {" ".join(tokens[i : i + size]).encode() for i in range(max(1, len(tokens) - size + 1))}
     minhash = MinHash(
-        num_perm=dedup.num_perm, seed=_MINHASH_SEED, permutations=_permutations(dedup.num_perm), scheme=_SCHEME
+        num_perm=dedup.num_perm,
+        seed=_MINHASH_SEED,
+        hashfunc=int,
+        permutations=_permutations(dedup.num_perm),
+        scheme=_SCHEME,
     )
-    minhash.update_batch(sorted(shingles))
+    minhash.update_batch(shingle_hashes(text, dedup.shingle_size))
     return minhash.hashvalues.astype(np.uint64).tobytes()
 
 

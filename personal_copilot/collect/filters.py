@@ -88,7 +88,7 @@ def _looks_minified(text: str, filters: FilterConfig) -> bool:
         return True
     if len(text) / len(lines) > filters.max_mean_line_length:
         return True
-    alnum = sum(ch.isalnum() for ch in text)
+    alnum = sum(map(str.isalnum, text))
     return alnum / max(1, len(text)) < filters.min_alnum_fraction
 
 

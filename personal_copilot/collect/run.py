@@ -39,7 +39,7 @@ from personal_copilot.configs import to_plain, write_report, write_run_config
 from personal_copilot.console import progress_bar, stderr
 from personal_copilot.errors import PcopilotError
 
-PROCESSING_VERSION = 1
+PROCESSING_VERSION = 2
 """Bumped when filtering or fingerprinting changes, so that cached sources are processed again."""
 _BATCH_FILES = 64
 _PARALLEL_MIN_FILES = 256
