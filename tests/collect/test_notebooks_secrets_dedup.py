@@ -59,6 +59,17 @@ def test_malformed_notebooks_raise_value_error(text: str) -> None:
             "json_web_token",
         ),
         ("k = 'sk-abcdefghijklmnopqrstT3BlbkFJabcdefghijklmnopqrst'", "k = '<SECRET:openai_token>'", "openai_token"),
+        # Detectors without a literal prefix scan only lines with a long token run: still found.
+        (
+            "BOT = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1'",
+            "BOT = '<SECRET:telegram_bot_token>'",
+            "telegram_bot_token",
+        ),
+        (
+            "mc = '0123456789abcdef0123456789abcdef-us12'",
+            "mc = '<SECRET:mailchimp_access_key>'",
+            "mailchimp_access_key",
+        ),
     ],
 )
 def test_redaction_by_kind(line: str, redacted: str, kind: str) -> None:
