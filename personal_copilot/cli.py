@@ -37,6 +37,16 @@ COMMANDS: dict[str, Command] = {
         run="personal_copilot.collect.run:run_collect",
         positional="sources",
     ),
+    "tokenizer": Command(
+        summary="Train a byte-level BPE tokenizer with a model family's FIM and end-of-text tokens on a dataset.",
+        config="personal_copilot.dataset.config:TokenizerConfig",
+        run="personal_copilot.dataset.run:run_tokenizer",
+    ),
+    "dataset": Command(
+        summary="Write FIM-transformed, packed training examples as JSON lines, to look at before training.",
+        config="personal_copilot.dataset.config:DatasetConfig",
+        run="personal_copilot.dataset.run:run_dataset",
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart:QuickstartConfig",
