@@ -102,15 +102,15 @@ def parse_config(name: str, argv: list[str]) -> Any:
     """Parses a stage's arguments into its config dataclass (exits with status 2 on a bad flag or value)."""
     command = COMMANDS[name]
     parser = build_parser(name, command)
-    namespace = parser.instantiate(parser.parse_args(argv))
-    values = namespace.as_dict() if hasattr(namespace, "as_dict") else dict(vars(namespace))
-    values.pop("config", None)
-    values.pop("__path__", None)
-    if command.positional:
-        positional = values.pop(f"{command.positional}_positional", None)
-        if positional:
-            values[command.positional] = positional
     try:
+        namespace = parser.instantiate(parser.parse_args(argv))  # nested groups validate here
+        values = namespace.as_dict() if hasattr(namespace, "as_dict") else dict(vars(namespace))
+        values.pop("config", None)
+        values.pop("__path__", None)
+        if command.positional:
+            positional = values.pop(f"{command.positional}_positional", None)
+            if positional:
+                values[command.positional] = positional
         return _load(command.config)(**values)
     except (ValueError, TypeError) as error:
         parser.error(str(error))
