@@ -37,6 +37,16 @@ COMMANDS: dict[str, Command] = {
         run="personal_copilot.collect.run:run_collect",
         positional="sources",
     ),
+    "tokenizer": Command(
+        summary="Train a byte-level BPE tokenizer with a model family's FIM and end-of-text tokens on a dataset.",
+        config="personal_copilot.dataset.config:TokenizerConfig",
+        run="personal_copilot.dataset.run:run_tokenizer",
+    ),
+    "dataset": Command(
+        summary="Write FIM-transformed, packed training examples as JSON lines, to look at before training.",
+        config="personal_copilot.dataset.config:DatasetConfig",
+        run="personal_copilot.dataset.run:run_dataset",
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart:QuickstartConfig",
@@ -92,15 +102,15 @@ def parse_config(name: str, argv: list[str]) -> Any:
     """Parses a stage's arguments into its config dataclass (exits with status 2 on a bad flag or value)."""
     command = COMMANDS[name]
     parser = build_parser(name, command)
-    namespace = parser.instantiate(parser.parse_args(argv))
-    values = namespace.as_dict() if hasattr(namespace, "as_dict") else dict(vars(namespace))
-    values.pop("config", None)
-    values.pop("__path__", None)
-    if command.positional:
-        positional = values.pop(f"{command.positional}_positional", None)
-        if positional:
-            values[command.positional] = positional
     try:
+        namespace = parser.instantiate(parser.parse_args(argv))  # nested groups validate here
+        values = namespace.as_dict() if hasattr(namespace, "as_dict") else dict(vars(namespace))
+        values.pop("config", None)
+        values.pop("__path__", None)
+        if command.positional:
+            positional = values.pop(f"{command.positional}_positional", None)
+            if positional:
+                values[command.positional] = positional
         return _load(command.config)(**values)
     except (ValueError, TypeError) as error:
         parser.error(str(error))

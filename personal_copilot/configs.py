@@ -64,10 +64,10 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_run_config(out_dir: Path, stage: str, config: Any) -> Path:
-    """Writes `out_dir/pcopilot_config.yaml`: the stage, its resolved config and library versions."""
+def write_run_config(out_dir: Path, stage: str, config: Any, filename: str = CONFIG_FILE) -> Path:
+    """Writes `out_dir/pcopilot_config.yaml` (or `filename`): the stage, its resolved config and library versions."""
     document = {"stage": stage, "config": to_plain(config), "versions": library_versions()}
-    path = Path(out_dir) / CONFIG_FILE
+    path = Path(out_dir) / filename
     write_atomic(path, yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return path
 
@@ -80,8 +80,8 @@ def read_run_config(out_dir: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def write_report(out_dir: Path, report: Any) -> Path:
-    """Writes a stage's report dataclass as `out_dir/report.json`."""
-    path = Path(out_dir) / REPORT_FILE
+def write_report(out_dir: Path, report: Any, filename: str = REPORT_FILE) -> Path:
+    """Writes a stage's report dataclass as `out_dir/report.json` (or `filename`)."""
+    path = Path(out_dir) / filename
     write_atomic(path, json.dumps(to_plain(report), indent=2, ensure_ascii=False) + "\n")
     return path

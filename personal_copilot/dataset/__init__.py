@@ -1,0 +1,62 @@
+"""Stage 2, `pcopilot dataset` / `pcopilot tokenizer`: a collected dataset -> what a code model trains on.
+
+The model-family registry (FIM sentinels, stop tokens, repository context), FIM transforms (PSM/SPM, char or token
+level, uniform or line spans), packing with per-document position ids, the split held out by repository, a streaming
+example builder a Trainer can iterate, and a byte-level BPE tokenizer trainer. Importing it imports no torch.
+"""
+
+from personal_copilot.dataset.config import DatasetConfig, FimConfig, TokenizerConfig
+from personal_copilot.dataset.encoder import FimEncoder
+from personal_copilot.dataset.families import (
+    FAMILIES,
+    FamilyName,
+    FimSentinels,
+    Layout,
+    ModelFamily,
+    detect_family,
+    get_family,
+)
+from personal_copilot.dataset.fim import EncodedDocument, apply_fim, choose_layout, choose_span, document_rng
+from personal_copilot.dataset.packing import IGNORE_INDEX, TrainingRow, pack_sequences, split_sequences
+from personal_copilot.dataset.reader import Document, iter_documents, list_shards, read_document_keys
+from personal_copilot.dataset.report import DatasetReport, TokenizerReport
+from personal_copilot.dataset.run import load_tokenizer, run_dataset, run_tokenizer
+from personal_copilot.dataset.splits import DatasetSplit, split_by_repository
+from personal_copilot.dataset.stream import ExampleStream
+from personal_copilot.dataset.tokenizer import train_tokenizer
+
+__all__ = [
+    "FAMILIES",
+    "IGNORE_INDEX",
+    "DatasetConfig",
+    "DatasetReport",
+    "DatasetSplit",
+    "Document",
+    "EncodedDocument",
+    "ExampleStream",
+    "FamilyName",
+    "FimConfig",
+    "FimEncoder",
+    "FimSentinels",
+    "Layout",
+    "ModelFamily",
+    "TokenizerConfig",
+    "TokenizerReport",
+    "TrainingRow",
+    "apply_fim",
+    "choose_layout",
+    "choose_span",
+    "detect_family",
+    "document_rng",
+    "get_family",
+    "iter_documents",
+    "list_shards",
+    "load_tokenizer",
+    "pack_sequences",
+    "read_document_keys",
+    "run_dataset",
+    "run_tokenizer",
+    "split_by_repository",
+    "split_sequences",
+    "train_tokenizer",
+]

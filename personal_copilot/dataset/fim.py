@@ -1,0 +1,169 @@
+"""Fill-in-the-middle transforms: per document, whether it becomes a FIM example, in which layout, and where the middle
+is; then the document's token ids in that layout.
+
+Every choice comes from a random generator seeded by (seed, epoch, repo_id, file_path), drawn in a fixed order, so a
+document gets the same example whatever the batch, the worker process or the shard order it is read in. The property
+the tests hold this to: removing the sentinels and moving the middle back between prefix and suffix gives back the
+document's tokens (and text) exactly, for every layout, level and span strategy.
+
+- level `char`: the text is cut and each part tokenized on its own (no token straddles a cut; the model sees the
+  same token boundary at the cursor as when it is served a prompt). level `token`: the document's ids are cut.
+- span `uniform`: two cut points drawn uniformly (Bavarian et al. 2022; the original blog). span `line`: one of four
+  editor-like middles, equally likely: part of a line, the rest of a line from the cursor, 1-8 whole lines, or a
+  line with the indented block under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from personal_copilot.dataset.config import FimConfig
+from personal_copilot.dataset.encoder import FimEncoder
+from personal_copilot.dataset.families import Layout
+from personal_copilot.dataset.reader import Document
+
+SpanStrategy = Literal["uniform", "line"]
+_MAX_WHOLE_LINES = 8
+_MAX_BLOCK_LINES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedDocument:
+    """A document as token ids, FIM-transformed or not (no end-of-text yet: packing adds it)."""
+
+    repo_id: str
+    file_path: str
+    layout: Layout | None
+    """`psm` or `spm` for a FIM example, None for a plain left-to-right document."""
+    input_ids: list[int]
+
+
+def document_rng(seed: int, repo_id: str, file_path: str, epoch: int = 0) -> random.Random:
+    """The random generator of one document: a function of the seed, the epoch and the document's identity only."""
+    key = f"{seed}\x00{epoch}\x00{repo_id}\x00{file_path}".encode()
+    return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "little"))
+
+
+def choose_layout(rng: random.Random, config: FimConfig) -> Layout | None:
+    """None (no FIM), `psm` or `spm`; always draws twice so later draws do not depend on the rates."""
+    fim, spm = rng.random(), rng.random()
+    if fim >= config.rate:
+        return None
+    return "spm" if spm < config.spm_rate else "psm"
+
+
+def _line_bounds(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line, the end before its newline."""
+    bounds, start = [], 0
+    while (newline := text.find("\n", start)) != -1:
+        bounds.append((start, newline))
+        start = newline + 1
+    if start < len(text):
+        bounds.append((start, len(text)))
+    return bounds
+
+
+def _indent(text: str, start: int, end: int) -> int:
+    line = text[start:end]
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _line_span(text: str, rng: random.Random) -> tuple[int, int]:
+    lines = _line_bounds(text)
+    filled = [i for i, (start, end) in enumerate(lines) if text[start:end].strip()]
+    if not filled:
+        return choose_span(text, rng, "uniform")
+    kind = rng.randrange(4)
+    i = rng.choice(filled)
+    start, end = lines[i]
+    if kind == 0:  # part of a line
+        a = rng.randint(start, end - 1)
+        return a, rng.randint(a + 1, end)
+    if kind == 1:  # the rest of a line from the cursor
+        return rng.randint(start, end - 1), end
+    if kind == 2:  # whole lines
+        last = i + rng.randint(1, min(_MAX_WHOLE_LINES, len(lines) - i)) - 1
+    else:  # a line and the block indented under it
+        indent, last, j = _indent(text, start, end), i, i + 1
+        while j < len(lines) and j - i < _MAX_BLOCK_LINES:
+            line_start, line_end = lines[j]
+            if text[line_start:line_end].strip():
+                if _indent(text, line_start, line_end) <= indent:
+                    break
+                last = j
+            j += 1
+    line_end = lines[last][1]
+    return start, min(line_end + 1, len(text))
+
+
+def _uniform_cuts(length: int, rng: random.Random) -> tuple[int, int]:
+    a, b = rng.randint(0, length), rng.randint(0, length)
+    return (a, b) if a <= b else (b, a)
+
+
+def choose_span(text: str, rng: random.Random, span: SpanStrategy) -> tuple[int, int]:
+    """Character offsets (start, end) of the middle of `text`, with 0 <= start <= end <= len(text)."""
+    return _line_span(text, rng) if span == "line" else _uniform_cuts(len(text), rng)
+
+
+def apply_fim(
+    documents: Sequence[Document],
+    encoder: FimEncoder,
+    config: FimConfig,
+    seed: int,
+    *,
+    epoch: int = 0,
+    repo_context: bool = False,
+) -> list[EncodedDocument]:
+    """Encodes a batch of documents, turning a `config.rate` share of them into FIM examples.
+
+    The batch is tokenized in one call (the tokenizer's threads do the work); the result for each document depends
+    only on the document, the seed and the epoch.
+    """
+    rngs = [document_rng(seed, d.repo_id, d.file_path, epoch) for d in documents]
+    layouts = [choose_layout(rng, config) for rng in rngs]
+    contexts = [encoder.context(d.repo_id, d.file_path) for d in documents] if repo_context else None
+    texts = [(contexts[k][1] if contexts else "") + d.content for k, d in enumerate(documents)]
+    parts: list[tuple[list[int], list[int], list[int]] | list[int]] = []
+    if config.level == "char":
+        pieces: list[str] = []
+        for text, layout, rng in zip(texts, layouts, rngs, strict=True):
+            if layout is None:
+                pieces.append(text)
+            else:
+                a, b = choose_span(text, rng, config.span)
+                pieces += [text[:a], text[a:b], text[b:]]
+        encoded = iter(encoder.encode(pieces))
+        for layout in layouts:
+            parts.append(next(encoded) if layout is None else (next(encoded), next(encoded), next(encoded)))
+    else:
+        if config.span == "line":
+            with_offsets = encoder.encode_with_offsets(texts)
+        else:
+            with_offsets = [(ids, []) for ids in encoder.encode(texts)]
+        for text, layout, rng, (ids, starts) in zip(texts, layouts, rngs, with_offsets, strict=True):
+            if layout is None:
+                parts.append(ids)
+                continue
+            if config.span == "line":  # the line span in characters, moved to the token boundaries at or after it
+                a, b = _line_span(text, rng)
+                i, j = bisect_left(starts, a), bisect_left(starts, b)
+            else:
+                i, j = _uniform_cuts(len(ids), rng)
+            parts.append((ids[:i], ids[i:j], ids[j:]))
+    results = []
+    for k, (document, layout, part) in enumerate(zip(documents, layouts, parts, strict=True)):
+        if layout is None:
+            ids = part
+        else:
+            prefix, middle, suffix = part
+            ids = encoder.fim_ids(layout, prefix, suffix, middle)
+        if contexts:
+            ids = contexts[k][0] + ids
+        results.append(EncodedDocument(document.repo_id, document.file_path, layout, ids))
+    return results

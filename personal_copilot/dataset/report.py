@@ -1,0 +1,88 @@
+"""What `pcopilot dataset` and `pcopilot tokenizer` tell: examples written, FIM layouts, tokens, the split; the
+tokenizer's special-token ids and compression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from personal_copilot.console import print_summary, print_table
+from personal_copilot.dataset.splits import DatasetSplit
+
+
+@dataclass
+class DatasetReport:
+    output: str
+    tokenizer: str
+    family: str | None
+    split: DatasetSplit
+    side: str
+    """Which side of the split was written."""
+    examples: int
+    """Lines written."""
+    documents: int
+    """Distinct documents with tokens in those lines."""
+    fim_psm: int
+    fim_spm: int
+    tokens: int
+    """Tokens written, padding excluded."""
+    padding_tokens: int
+    seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
+    def print(self) -> None:
+        held = self.split.eval_repos if self.split.by == "repository" else self.split.eval_files
+        print_summary(
+            "pcopilot dataset",
+            [
+                ("examples", self.output),
+                ("tokenizer", f"{self.tokenizer} ({self.family or 'no FIM family'})"),
+                ("lines", self.examples),
+                ("documents", self.documents),
+                (
+                    "FIM: PSM / SPM / plain",
+                    f"{self.fim_psm} / {self.fim_spm} / {self.documents - self.fim_psm - self.fim_spm}",
+                ),
+                ("tokens", self.tokens),
+                ("padding tokens", self.padding_tokens),
+                (f"split by {self.split.by}", f"{self.side} side written"),
+                ("documents: train / eval", f"{self.split.train_documents} / {self.split.eval_documents}"),
+                (f"held out ({len(held)})", ", ".join(held[:5]) + (" …" if len(held) > 5 else "")),
+                ("seconds", self.seconds),
+            ],
+        )
+
+
+@dataclass
+class TokenizerReport:
+    output: str
+    family: str
+    vocab_size: int
+    """Size of the trained vocabulary (smaller than asked when the data has too few distinct merges)."""
+    documents: int
+    megabytes: float
+    special_tokens: dict[str, int]
+    chars_per_token: float
+    """Characters per token on up to the first 200 documents."""
+    seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
+    def print(self) -> None:
+        print_table("Special tokens", ["token", "id"], sorted(self.special_tokens.items(), key=lambda item: item[1]))
+        print_summary(
+            "pcopilot tokenizer",
+            [
+                ("tokenizer", self.output),
+                ("family", self.family),
+                ("vocabulary", self.vocab_size),
+                ("documents", self.documents),
+                ("MB of text", self.megabytes),
+                ("characters per token", self.chars_per_token),
+                ("seconds", self.seconds),
+            ],
+        )
