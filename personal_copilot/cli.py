@@ -47,6 +47,11 @@ COMMANDS: dict[str, Command] = {
         config="personal_copilot.dataset.config:DatasetConfig",
         run="personal_copilot.dataset.run:run_dataset",
     ),
+    "train": Command(
+        summary="Fine-tune a code model (LoRA, QLoRA or full) with fill-in-the-middle or on conversations.",
+        config="personal_copilot.train.config:TrainConfig",
+        run="personal_copilot.train.run:run_train",
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart:QuickstartConfig",

@@ -64,9 +64,12 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_run_config(out_dir: Path, stage: str, config: Any, filename: str = CONFIG_FILE) -> Path:
-    """Writes `out_dir/pcopilot_config.yaml` (or `filename`): the stage, its resolved config and library versions."""
-    document = {"stage": stage, "config": to_plain(config), "versions": library_versions()}
+def write_run_config(
+    out_dir: Path, stage: str, config: Any, filename: str = CONFIG_FILE, extra: dict[str, Any] | None = None
+) -> Path:
+    """Writes `out_dir/pcopilot_config.yaml` (or `filename`): the stage, its resolved config, what the stage found
+    out that later stages need (`extra`, e.g. the base model and FIM family of a training run) and library versions."""
+    document = {"stage": stage, "config": to_plain(config), **to_plain(extra or {}), "versions": library_versions()}
     path = Path(out_dir) / filename
     write_atomic(path, yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return path

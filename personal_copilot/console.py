@@ -22,7 +22,8 @@ stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
 
 
-def _progress_enabled() -> bool:
+def progress_enabled() -> bool:
+    """False when PCOPILOT_PROGRESS=0 (tests, benchmarks, logs)."""
     return os.environ.get("PCOPILOT_PROGRESS", "1") != "0"
 
 
@@ -37,7 +38,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=stderr, disable=not _progress_enabled()) as progress:
+    with Progress(*columns, console=stderr, disable=not progress_enabled()) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from personal_copilot.cli import COMMANDS, _load, main, parse_config
+from personal_copilot.configs import to_plain
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,13 +98,37 @@ def test_invalid_value_names_the_flag(capsys) -> None:
     assert "--workers" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+STAGE_CONFIGS = sorted(
+    p for p in (REPO / "configs").rglob("*.yaml") if p.relative_to(REPO / "configs").parts[0] in COMMANDS
+)
+
+
+def assert_subset(expected: object, actual: object) -> None:
+    if isinstance(expected, dict):
+        for key, value in expected.items():
+            assert_subset(value, actual[key])
+    else:
+        assert expected == actual
+
+
+@pytest.mark.parametrize("path", STAGE_CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
 def test_example_configs_parse(path: Path) -> None:
     stage = path.relative_to(REPO / "configs").parts[0]
     header = path.read_text().splitlines()[0]
-    assert header.startswith(f"# pcopilot {stage} --config configs/"), "each example is headed by its command"
+    assert header.startswith(f"# pcopilot {stage} ") and f"configs/{path.relative_to(REPO / 'configs')}" in header
     config = parse_config(stage, ["--config", str(path)])
-    assert config.sources == yaml.safe_load(path.read_text())["sources"]
+    assert_subset(yaml.safe_load(path.read_text()), to_plain(config))
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
+def test_accelerate_configs(path: Path) -> None:
+    header = path.read_text().splitlines()[0]
+    assert header.startswith(
+        f"# accelerate launch --config_file configs/accelerate/{path.name} -m personal_copilot train"
+    )
+    config = yaml.safe_load(path.read_text())
+    assert config["distributed_type"] in {"FSDP", "DEEPSPEED", "MULTI_GPU"}
+    assert config["num_processes"] >= 1
 
 
 def test_collect_command_end_to_end(make_repo, tmp_path: Path, capsys) -> None:

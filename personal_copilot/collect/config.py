@@ -16,9 +16,9 @@ def _default_cache_dir() -> Path:
 class FilterConfig:
     """Which files are kept: allowlist, globs, size and minified/generated heuristics."""
 
-    include: list[str] = field(default_factory=list)
+    include: list[str] | str = field(default_factory=list)
     """Globs (on the repo-relative path, `*` crosses `/`) of files to keep even if their extension is not code."""
-    exclude: list[str] = field(default_factory=list)
+    exclude: list[str] | str = field(default_factory=list)
     """Globs of files to drop (e.g. `tests/fixtures/*`, `*.yaml`)."""
     max_file_bytes: int = 1_000_000
     """Files larger than this many bytes are dropped as `too_large`."""
@@ -30,6 +30,8 @@ class FilterConfig:
     """A file with a smaller share of alphanumeric characters is dropped as `minified`."""
 
     def __post_init__(self) -> None:
+        self.include = [self.include] if isinstance(self.include, str) else self.include
+        self.exclude = [self.exclude] if isinstance(self.exclude, str) else self.exclude
         if self.max_file_bytes <= 0:
             raise ValueError(f"--filters.max_file_bytes must be positive, got {self.max_file_bytes}")
         if not 0.0 <= self.min_alnum_fraction <= 1.0:

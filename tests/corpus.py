@@ -1,17 +1,10 @@
-"""Fixtures of the dataset-stage tests, built once per session and offline: four small generated repositories, the
-dataset `pcopilot collect` makes of them (several shards), and a byte-level BPE tokenizer (StarCoder family, 1024
-tokens) trained on it by `pcopilot tokenizer`'s function."""
+"""A small deterministic code corpus: four generated repositories (Python with Unicode, a JavaScript file, one long
+module, and a file that spells out FIM sentinels as text)."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
-
-import pytest
-
-os.environ["HF_HUB_OFFLINE"] = "1"  # a stray download fails fast instead of hanging
-os.environ["PCOPILOT_PROGRESS"] = "0"
 
 REPOS = ("alpha", "beta", "gamma", "delta")
 _WORDS = ("value", "total", "index", "count", "items", "result", "name", "path", "data", "user", "config", "cache")
@@ -65,48 +58,3 @@ def write_repositories(root: Path) -> list[Path]:
     sentinels = 'PROMPT = "<fim_prefix>" + prefix + "<fim_suffix>" + suffix + "<fim_middle>"  # <|endoftext|>\n'
     (folders[1] / "src" / "prompts.py").write_text(sentinels * 3, encoding="utf-8")
     return folders
-
-
-@pytest.fixture(scope="session")
-def collected(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A dataset collected from four repositories into several Parquet shards."""
-    from personal_copilot.collect import CollectConfig, DedupConfig, run_collect
-
-    root = tmp_path_factory.mktemp("repos")
-    folders = write_repositories(root)
-    output = tmp_path_factory.mktemp("collected")
-    config = CollectConfig(
-        sources=[str(f) for f in folders],
-        output=output,
-        workers=1,
-        redact_secrets=False,
-        shard_max_bytes=16 * 1024,
-        dedup=DedupConfig(near=False),
-    )
-    report = run_collect(config)
-    assert report.exit_code == 0 and report.files_kept == 4 * 11 + 2
-    return output
-
-
-@pytest.fixture(scope="session")
-def tokenizer_dir(collected: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A StarCoder-family byte-level BPE tokenizer (1024 tokens) trained on `collected` by `run_tokenizer`."""
-    from personal_copilot.dataset import TokenizerConfig, run_tokenizer
-
-    output = tmp_path_factory.mktemp("tokenizer")
-    run_tokenizer(TokenizerConfig(data=collected, output=output, vocab_size=1024, family="starcoder"))
-    return output
-
-
-@pytest.fixture(scope="session")
-def tokenizer(tokenizer_dir: Path):
-    from personal_copilot.dataset import load_tokenizer
-
-    return load_tokenizer(str(tokenizer_dir))
-
-
-@pytest.fixture(scope="session")
-def encoder(tokenizer):
-    from personal_copilot.dataset import FimEncoder
-
-    return FimEncoder(tokenizer)

@@ -1,0 +1,17 @@
+"""Stage 3, `pcopilot train`: LoRA, QLoRA or full fine-tuning with FIM (or chat) on transformers' Trainer."""
+
+from personal_copilot.train.config import LoraSettings, OptimSettings, TrainConfig
+from personal_copilot.train.lora import LORA_TARGETS_BY_MODEL_TYPE, lora_target_modules
+from personal_copilot.train.report import TrainReport
+from personal_copilot.train.run import BASE_DIR, run_train
+
+__all__ = [
+    "BASE_DIR",
+    "LORA_TARGETS_BY_MODEL_TYPE",
+    "LoraSettings",
+    "OptimSettings",
+    "TrainConfig",
+    "TrainReport",
+    "lora_target_modules",
+    "run_train",
+]

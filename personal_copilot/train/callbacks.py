@@ -1,0 +1,96 @@
+"""Trainer callbacks: `metrics.jsonl` (one line per logging step) and a rich progress bar with loss and tokens/s."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from personal_copilot.console import progress_enabled, stderr
+
+METRICS_FILE = "metrics.jsonl"
+_LOGGED_KEYS = ("loss", "learning_rate", "grad_norm", "eval_loss")
+
+
+class MetricsFileCallback(TrainerCallback):
+    """Appends one JSON line per log event to `OUTPUT/metrics.jsonl`: step, loss, learning_rate, tokens_seen,
+    tokens_per_second, and eval_loss when computed. A resumed run first drops the lines past its checkpoint."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.path = Path(output_dir) / METRICS_FILE
+        self._last: tuple[float, int] | None = None
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if not state.is_world_process_zero:
+            return
+        kept = [line for line in read_metrics(self.path) if line["step"] <= state.global_step]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+        self._last = (time.perf_counter(), state.num_input_tokens_seen)
+
+    def on_log(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kwargs
+    ) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        line: dict[str, Any] = {"step": state.global_step}
+        line |= {key: logs[key] for key in _LOGGED_KEYS if key in logs}
+        if "loss" in logs and self._last is not None:
+            now, seen = time.perf_counter(), state.num_input_tokens_seen
+            line["tokens_seen"] = seen
+            line["tokens_per_second"] = round((seen - self._last[1]) / max(now - self._last[0], 1e-9), 1)
+            self._last = (now, seen)
+        if len(line) > 1:
+            with self.path.open("a") as f:
+                f.write(json.dumps(line) + "\n")
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The lines of a `metrics.jsonl` (empty if there is none yet)."""
+    if not Path(path).is_file():
+        return []
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+class RichProgressCallback(TrainerCallback):
+    """A progress bar over optimizer steps showing the latest loss and tokens/s (replaces Trainer's tqdm bar)."""
+
+    def __init__(self) -> None:
+        self._progress = None
+        self._task = None
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if not state.is_world_process_zero or not progress_enabled():
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=stderr,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=state.max_steps, completed=state.global_step, status="")
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=state.global_step)
+
+    def on_log(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kwargs
+    ) -> None:
+        if self._progress is not None and logs:
+            parts = [f"{key} {logs[key]:.4f}" for key in ("loss", "eval_loss") if key in logs]
+            if parts:
+                self._progress.update(self._task, status="  ".join(parts))
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

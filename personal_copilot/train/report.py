@@ -1,0 +1,60 @@
+"""What `pcopilot train` reports: steps, tokens, losses, speed and what was trained."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from personal_copilot.console import print_summary
+
+
+@dataclass
+class TrainReport:
+    output: str
+    model: str
+    """The base model (for scratch: models, the directory it was saved to)."""
+    method: str
+    task: str
+    family: str | None
+    steps: int
+    tokens_seen: int
+    train_loss: float | None
+    eval_loss: float | None
+    seconds: float
+    tokens_per_second: float
+    trainable_parameters: int
+    total_parameters: int
+    world_size: int = 1
+    resumed_from: str | None = None
+    ranks: list[dict[str, Any]] = field(default_factory=list)
+    """Per process: rank, world size, trainable elements held, checksum of the trainable weights at the end."""
+    data: list[dict[str, Any]] = field(default_factory=list)
+    """Per --data source: its weight and split."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    pushed_to: str | None = None
+    exit_code: int = 0
+
+    def print(self) -> None:
+        if int(os.environ.get("RANK", "0")) != 0:
+            return  # one table per run, from the main process
+        rows: list[tuple[str, object]] = [
+            ("run", self.output),
+            ("base model", self.model),
+            ("method / task", f"{self.method} / {self.task}"),
+            ("FIM family", self.family or "-"),
+            ("steps", self.steps),
+            ("tokens seen", self.tokens_seen),
+            ("train loss (last log)", "-" if self.train_loss is None else f"{self.train_loss:.4f}"),
+            ("eval loss", "-" if self.eval_loss is None else f"{self.eval_loss:.4f}"),
+            ("tokens/s", self.tokens_per_second),
+            ("seconds", self.seconds),
+            ("trainable / total params", f"{self.trainable_parameters:,} / {self.total_parameters:,}"),
+            ("processes", self.world_size),
+        ]
+        if self.resumed_from:
+            rows.append(("resumed from", self.resumed_from))
+        rows += [(f"skipped: {reason}", count) for reason, count in self.skipped.items()]
+        if self.pushed_to:
+            rows.append(("pushed to", self.pushed_to))
+        print_summary("pcopilot train", rows)
