@@ -37,6 +37,11 @@ COMMANDS: dict[str, Command] = {
         run="personal_copilot.collect.run:run_collect",
         positional="sources",
     ),
+    "estimate": Command(
+        summary="GPU memory, fit, time and cost of fine-tuning a model, from its config alone (no weights).",
+        config="personal_copilot.train.estimate_config:EstimateConfig",
+        run="personal_copilot.train.estimate:run_estimate",
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart:QuickstartConfig",
