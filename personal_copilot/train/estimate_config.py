@@ -19,10 +19,6 @@ class LoraSettings:
     """Module names to adapt (default: the architecture's preset, e.g. c_attn,c_proj,c_fc for StarCoder; `all-linear`
     for every Linear layer but the output head)."""
 
-    def __post_init__(self) -> None:
-        if self.r < 1:
-            raise ValueError(f"--lora.r must be >= 1, got {self.r}")
-
 
 @dataclass
 class EstimateConfig:
@@ -77,6 +73,8 @@ class EstimateConfig:
         for flag in ("seq_len", "batch_size", "gradient_accumulation_steps", "gpus", "max_steps"):
             if getattr(self, flag) < 1:
                 raise ValueError(f"--{flag} must be >= 1, got {getattr(self, flag)}")
+        if self.lora.r < 1:  # checked here: cli.parse_config turns only the top-level ValueError into a usage error
+            raise ValueError(f"--lora.r must be >= 1, got {self.lora.r}")
         if self.tokens is not None and self.tokens < 1:
             raise ValueError(f"--tokens must be >= 1, got {self.tokens}")
         if self.tokens_per_second is not None and self.tokens_per_second <= 0:
