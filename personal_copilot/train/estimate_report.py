@@ -27,8 +27,10 @@ class GpuFit:
     gpu: str
     memory_gb: float
     without_checkpointing: str
-    """`yes`, `tight` (over 90% of the memory) or `no`, with --gpus and --sharding as given."""
+    """`yes`, `tight` (over 80% of the memory) or `no`, with --gpus and --sharding as given."""
     with_checkpointing: str
+    max_batch_size: int
+    """Largest per-GPU batch that fits with gradient checkpointing, --gpus and --sharding (0: not one sequence)."""
     gpus_needed: int | None
     """Fewest GPUs of this type (1, 2, 4, … 64) that fit the run with FSDP and gradient checkpointing."""
 
@@ -90,9 +92,16 @@ class EstimateReport:
         )
         print_table(
             f"Fits on {self.gpus} GPU{f's ({self.sharding})' if self.gpus > 1 else ''}?",
-            ["GPU", "GB", "without GC", "with GC", "GPUs needed (FSDP, GC)"],
+            ["GPU", "GB", "without GC", "with GC", "max batch (GC)", "GPUs needed (FSDP, GC)"],
             [
-                (f.gpu, int(f.memory_gb), f.without_checkpointing, f.with_checkpointing, f.gpus_needed or "> 64")
+                (
+                    f.gpu,
+                    int(f.memory_gb),
+                    f.without_checkpointing,
+                    f.with_checkpointing,
+                    f.max_batch_size,
+                    f.gpus_needed or "> 64",
+                )
                 for f in self.fits
             ],
         )

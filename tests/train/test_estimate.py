@@ -122,6 +122,10 @@ def test_qlora_reproduces_the_blog_arithmetic(starcoder: str, starcoder_shape: M
     assert 15 < memory.total < 26
     a100_40 = next(fit for fit in report.fits if fit.gpu == "A100-40GB")
     assert (a100_40.with_checkpointing, a100_40.without_checkpointing) == ("yes", "no")
+    config = EstimateConfig(model=starcoder, method="qlora")
+    for batch, fits in ((a100_40.max_batch_size, True), (a100_40.max_batch_size + 1, False)):
+        total = memory_per_gpu(starcoder_shape, config, 1, "fsdp", checkpointing=True, batch_size=batch).total
+        assert (total <= 40) is fits
 
 
 def test_qwen_coder_counts_and_presets(qwen_coder: str) -> None:
