@@ -1,6 +1,6 @@
 """`pcopilot estimate`: GPU memory, time and cost of fine-tuning a model, from its config alone.
 
-    pcopilot estimate --model bigcode/starcoder --method full --gpus 8 --batch_size 1
+    pcopilot estimate --model Qwen/Qwen2.5-Coder-7B --method full --gpus 8 --batch_size 1
 
 Parameters are counted exactly on the meta device (`model_shape.py`). Memory per GPU, in GB of 1e9 bytes like the
 blog (docs/estimate.md has the derivation and how it compares with the blog's measurements):
@@ -27,8 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from personal_copilot.configs import write_report, write_run_config
+from personal_copilot.errors import PcopilotError
 from personal_copilot.train.estimate_config import EstimateConfig
 from personal_copilot.train.estimate_report import EstimateReport, GpuFit, Memory
+from personal_copilot.train.lora import lora_target_modules
 from personal_copilot.train.model_shape import ModelShape, read_model_shape
 
 GB = 1e9
@@ -190,6 +192,12 @@ def run_estimate(cfg: EstimateConfig) -> EstimateReport:
 
 def estimate(shape: ModelShape, cfg: EstimateConfig) -> EstimateReport:
     """The estimate for a model already read (`shape` must have been read with `cfg.lora`)."""
+    if cfg.method != "full" and shape.lora_params == 0:
+        raise PcopilotError(
+            f"no module of {shape.model_type} matches the LoRA targets "
+            f"{lora_target_modules(shape.model_type, cfg.lora.target_modules or None)}: "
+            "set --lora.target_modules to names of its Linear layers, or `all-linear`."
+        )
     trainable = trainable_params(shape, cfg.method)
     without_gc = memory_per_gpu(shape, cfg, cfg.gpus, cfg.sharding, checkpointing=False)
     with_gc = memory_per_gpu(shape, cfg, cfg.gpus, cfg.sharding, checkpointing=True)

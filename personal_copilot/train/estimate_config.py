@@ -22,11 +22,11 @@ class LoraSettings:
 
 @dataclass
 class EstimateConfig:
-    """Estimate the GPU memory, time and cost of fine-tuning a model, from its config alone (no weights are
-    downloaded): parameters counted exactly, memory per GPU split into weights, gradients, optimizer states and
-    activations (with and without gradient checkpointing), which GPUs it fits on, and the training time.
+    """Memory per GPU (weights, gradients, optimizer states, activations with and without gradient
+    checkpointing), the GPUs it fits on, and training time and cost. Parameters are counted exactly on the meta
+    device; see docs/estimate.md for the memory model.
 
-    Example: pcopilot estimate --model bigcode/starcoder --method qlora --seq_len 2048 --batch_size 4
+    Example: pcopilot estimate --model Qwen/Qwen2.5-Coder-7B --method qlora --seq_len 2048 --batch_size 4
     """
 
     model: str

@@ -24,8 +24,9 @@ class ModelShape:
     quantized_params: int
     """Linear weights that QLoRA stores in 4 bits (all but the output head's)."""
     lora_params: int
-    """Parameters of a LoRA adapter of the given rank on the target modules."""
+    """Parameters of a LoRA adapter of the given rank on the target modules (0 when none matched)."""
     lora_targets: list[str]
+    """Names of the target modules that matched (their last component)."""
     block_params: int
     """Parameters of the largest transformer block (what FSDP gathers at once)."""
     layers: int
@@ -36,9 +37,9 @@ class ModelShape:
     intermediate: int
     vocab: int
     gated_mlp: bool
-    rms_norm: bool
-    """The norms are RMSNorms (transformers' upcast their input to fp32) rather than LayerNorms."""
     """SwiGLU-style MLP (gate and up projections) rather than one up projection."""
+    rms_norm: bool
+    """The norms are RMSNorms (transformers' RMSNorms upcast their input to fp32) rather than LayerNorms."""
 
 
 def read_model_shape(name: str, lora: LoraSettings) -> ModelShape:
@@ -74,11 +75,6 @@ def read_model_shape(name: str, lora: LoraSettings) -> ModelShape:
     if targets == ["all-linear"]:
         targets = "all-linear"
     linear, quantized, lora_params, targets_found = _count_linear_and_lora(model, targets, lora.r)
-    if lora_params == 0:
-        raise PcopilotError(
-            f"no module of {config.model_type} matches the LoRA targets {targets}: "
-            "set --lora.target_modules to names of its Linear layers, or `all-linear`."
-        )
     layers = text.num_hidden_layers
     blocks = _blocks(model, layers)
     return ModelShape(

@@ -300,8 +300,10 @@ def test_errors_say_what_to_do(starcoder: str, tmp_path: Path, capsys) -> None:
     assert "no config.json" in capsys.readouterr().err
     with pytest.raises(PcopilotError, match="not a Linear"):
         run_estimate(EstimateConfig(model=starcoder, lora=LoraSettings(target_modules=["attn"])))
+    no_match = LoraSettings(target_modules=["q_proj"])
     with pytest.raises(PcopilotError, match="matches the LoRA targets"):
-        run_estimate(EstimateConfig(model=starcoder, lora=LoraSettings(target_modules=["q_proj"])))
+        run_estimate(EstimateConfig(model=starcoder, lora=no_match))
+    assert run_estimate(EstimateConfig(model=starcoder, method="full", lora=no_match)).trainable_params > 0
 
     from transformers import T5Config
 
