@@ -52,6 +52,11 @@ COMMANDS: dict[str, Command] = {
         config="personal_copilot.train.config:TrainConfig",
         run="personal_copilot.train.run:run_train",
     ),
+    "estimate": Command(
+        summary="GPU memory, fit, time and cost of fine-tuning a model, from its config alone (no weights).",
+        config="personal_copilot.train.estimate_config:EstimateConfig",
+        run="personal_copilot.train.estimate:run_estimate",
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart:QuickstartConfig",
