@@ -60,6 +60,17 @@ def test_help_does_not_import_torch() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_stage_packages_import_no_ml_library() -> None:
+    stages = ["collect", "dataset", "train"]
+    code = (
+        f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_unknown_stage_and_flag_are_errors(capsys) -> None:
     assert main(["colect"]) == 2
     assert "unknown stage 'colect'" in capsys.readouterr().err

@@ -10,8 +10,8 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from personal_copilot.console import progress_enabled, stderr
+from personal_copilot.train.metrics import METRICS_FILE, read_metrics
 
-METRICS_FILE = "metrics.jsonl"
 _LOGGED_KEYS = ("loss", "learning_rate", "grad_norm", "eval_loss")
 
 
@@ -46,13 +46,6 @@ class MetricsFileCallback(TrainerCallback):
         if len(line) > 1:
             with self.path.open("a") as f:
                 f.write(json.dumps(line) + "\n")
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The lines of a `metrics.jsonl` (empty if there is none yet)."""
-    if not Path(path).is_file():
-        return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 class RichProgressCallback(TrainerCallback):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from personal_copilot.train.callbacks import read_metrics
+from personal_copilot.train.metrics import read_metrics
 
 
 def plot_training_curves(output_dir: Path) -> list[Path]:

@@ -26,11 +26,11 @@ from personal_copilot.modeling import (
     quantization_config,
     resolve_precision,
 )
-from personal_copilot.train.callbacks import MetricsFileCallback, RichProgressCallback, read_metrics
 from personal_copilot.train.chat import ensure_chat_template
 from personal_copilot.train.config import TrainConfig
 from personal_copilot.train.data import TrainingData, build_chat_data, build_fim_data, fim_shards, parse_data_sources
 from personal_copilot.train.lora import lora_target_modules
+from personal_copilot.train.metrics import read_metrics
 from personal_copilot.train.plots import plot_training_curves
 from personal_copilot.train.report import TrainReport
 
@@ -238,6 +238,8 @@ def run_train(config: TrainConfig) -> TrainReport:
     from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, default_data_collator, set_seed
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from transformers.utils import logging as transformers_logging
+
+    from personal_copilot.train.callbacks import MetricsFileCallback, RichProgressCallback
 
     transformers_logging.disable_progress_bar()  # ours is the rich bar of RichProgressCallback
 
