@@ -105,3 +105,75 @@ def encoder(tokenizer):
     from personal_copilot.dataset import FimEncoder
 
     return FimEncoder(tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A Llama-style and a GPT-BigCode (StarCoder architecture) model of about half a million parameters, each saved
+    with the session tokenizer, so `--model PATH` loads them like a hub model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPTBigCodeConfig, LlamaConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    configs = {
+        "llama": LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=True,
+            **ids,
+        ),
+        "bigcode": GPTBigCodeConfig(
+            vocab_size=len(tokenizer),
+            n_embd=64,
+            n_inner=128,
+            n_layer=2,
+            n_head=4,
+            n_positions=512,
+            multi_query=True,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            **ids,
+        ),
+    }
+    paths = {}
+    for name, config in configs.items():
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(config)
+        path = tmp_path_factory.mktemp(f"tiny-{name}")
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        paths[name] = path
+    return paths
+
+
+@pytest.fixture(scope="session")
+def lora_run(tiny_models: dict[str, Path], collected: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished `pcopilot train` run: a LoRA adapter (non-zero, 8 steps at a high learning rate) on the tiny
+    Llama-style model, with its pcopilot_config.yaml, checkpoints and report; for the stages after training."""
+    from personal_copilot.train import OptimSettings, TrainConfig, run_train
+
+    output = tmp_path_factory.mktemp("lora-run")
+    config = TrainConfig(
+        model=str(tiny_models["llama"]),
+        data=[str(collected)],
+        output=output,
+        seq_len=64,
+        max_steps=8,
+        batch_size=2,
+        gradient_accumulation_steps=1,
+        eval_steps=4,
+        save_steps=8,
+        logging_steps=2,
+        gradient_checkpointing=False,
+        precision="fp32",
+        optim=OptimSettings(learning_rate=1e-2, warmup_steps=0),
+    )
+    assert run_train(config).exit_code == 0
+    return output

@@ -165,3 +165,14 @@ def test_qlora_trains_on_cpu_or_says_why(tiny_models, collected: Path, tmp_path:
     assert report.steps == 2 and report.eval_loss is not None
     adapter = json.loads((tmp_path / "q" / "adapter_config.json").read_text())
     assert adapter["peft_type"] == "LORA"
+
+
+def test_shared_lora_run_fixture_is_a_usable_adapter(lora_run: Path) -> None:
+    import yaml
+    from peft import AutoPeftModelForCausalLM
+
+    saved = yaml.safe_load((lora_run / "pcopilot_config.yaml").read_text())
+    assert saved["stage"] == "train" and saved["family"] == "starcoder"
+    assert saved["base_model"] == saved["config"]["model"]
+    model = AutoPeftModelForCausalLM.from_pretrained(lora_run)
+    assert any(float(p.abs().sum()) > 0 for n, p in model.named_parameters() if "lora_B" in n)
