@@ -90,6 +90,15 @@ def git_top_level(path: Path) -> Path | None:
         return None
 
 
+def is_ignored_by_enclosing_repository(path: Path) -> bool:
+    """True when `path` lies in a git work tree that ignores it (a virtualenv or tool folder inside a checkout)."""
+    try:
+        run_git(["check-ignore", "-q", "."], cwd=path)
+    except GitError:
+        return False
+    return True
+
+
 def is_bare_repository(path: Path) -> bool:
     try:
         return run_git(["rev-parse", "--is-bare-repository"], cwd=path).strip() == "true"

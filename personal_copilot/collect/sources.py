@@ -21,6 +21,7 @@ from personal_copilot.collect.git import (
     git_top_level,
     head_commit,
     is_bare_repository,
+    is_ignored_by_enclosing_repository,
     list_work_tree_files,
 )
 from personal_copilot.collect.github import GitHubError, list_owner_repos
@@ -142,7 +143,7 @@ def materialize(source: Source, config: CollectConfig) -> ReadySource | FailedSo
             return FailedSource(source, f"no such directory: {root}")
         if not root.is_dir():
             return FailedSource(source, f"not a directory: {root}")
-        if git_top_level(root) is not None:
+        if git_top_level(root) is not None and not is_ignored_by_enclosing_repository(root):
             commit = head_commit(root)
             files = list_work_tree_files(root)
         else:

@@ -195,3 +195,14 @@ def test_no_sources_is_a_clear_error(tmp_path: Path, workers: int) -> None:
 
     with pytest.raises(PcopilotError, match="no sources"):
         run_collect(CollectConfig(sources=[], output=tmp_path / "out", workers=workers))
+
+
+def test_folder_ignored_by_an_enclosing_checkout_is_read_as_a_plain_folder(make_repo, tmp_path: Path) -> None:
+    checkout = make_repo("tool-checkout", {".gitignore": "versions/\n", "tool.py": "x = 1\n"})
+    library = checkout / "versions" / "lib"
+    library.mkdir(parents=True)
+    (library / "module.py").write_text("def f():\n    return 1\n")
+    report, table = collect([library], tmp_path / "out")
+
+    assert [r["file_path"] for r in table.to_pylist()] == ["module.py"]
+    assert report.sources[0].commit is None
