@@ -142,15 +142,15 @@ def apply_fim(
         for layout in layouts:
             parts.append(next(encoded) if layout is None else (next(encoded), next(encoded), next(encoded)))
     else:
-        if config.span == "line":
-            with_offsets = encoder.encode_with_offsets(texts)
-        else:
-            with_offsets = [(ids, []) for ids in encoder.encode(texts)]
-        for text, layout, rng, (ids, starts) in zip(texts, layouts, rngs, with_offsets, strict=True):
+        located = [config.span == "line" and layout is not None for layout in layouts]  # offsets cost: only these
+        plain_ids = iter(encoder.encode([text for k, text in enumerate(texts) if not located[k]]))
+        with_offsets = iter(encoder.encode_with_offsets([text for k, text in enumerate(texts) if located[k]]))
+        for text, layout, rng, offsets in zip(texts, layouts, rngs, located, strict=True):
+            ids, starts = next(with_offsets) if offsets else (next(plain_ids), [])
             if layout is None:
                 parts.append(ids)
                 continue
-            if config.span == "line":  # the line span in characters, moved to the token boundaries at or after it
+            if offsets:  # the line span in characters, moved to the token boundaries at or after it
                 a, b = _line_span(text, rng)
                 i, j = bisect_left(starts, a), bisect_left(starts, b)
             else:
