@@ -20,6 +20,15 @@ def _tokenizer_name(tokenizer: Any) -> str:
     return getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
 
 
+def _plain_text_copy(backend: Any) -> Any:
+    """A copy of a `tokenizers.Tokenizer` that encodes special-token strings as text, untruncated and unpadded."""
+    copy = type(backend).from_str(backend.to_str())
+    copy.encode_special_tokens = True
+    copy.no_truncation()
+    copy.no_padding()
+    return copy
+
+
 class FimEncoder:
     """Encodes documents, FIM examples and FIM prompts to token ids for one tokenizer and model family.
 
@@ -54,11 +63,7 @@ class FimEncoder:
         elif family is None:  # get_family raises when no family fits; detect_family returns None
             family = get_family(tokenizer) if require_fim or repo_context else detect_family(tokenizer.get_vocab())
         self.family: ModelFamily | None = family
-        self._plain = type(backend).from_str(backend.to_str())
-        self._plain.encode_special_tokens = True
-        self._plain.no_truncation()
-        self._plain.no_padding()
-
+        self._plain = _plain_text_copy(backend)
         if family is None:
             if tokenizer.eos_token_id is None:
                 raise PcopilotError(f"tokenizer {_tokenizer_name(tokenizer)!r} has no end-of-text (eos) token")
@@ -90,6 +95,15 @@ class FimEncoder:
         if pad is None and family is not None and family.fim.pad:
             pad = self._backend.token_to_id(family.fim.pad)
         self.pad_id: int = self.eos_id if pad is None else pad
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_plain"]  # a pickled tokenizers.Tokenizer forgets `encode_special_tokens` (DataLoader workers)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._plain = _plain_text_copy(self._backend)
 
     def _single_id(self, token: str, role: str) -> int:
         token_id = self._backend.token_to_id(token)

@@ -111,6 +111,45 @@ def choose_span(text: str, rng: random.Random, span: SpanStrategy) -> tuple[int,
     return _line_span(text, rng) if span == "line" else _uniform_cuts(len(text), rng)
 
 
+Parts = list[int] | tuple[list[int], list[int], list[int]]
+"""A plain document's ids, or a FIM document's (prefix, middle, suffix) ids."""
+
+
+def _cut_characters(
+    texts: list[str], layouts: list[Layout | None], rngs: list[random.Random], encoder: FimEncoder, span: SpanStrategy
+) -> list[Parts]:
+    pieces: list[str] = []
+    for text, layout, rng in zip(texts, layouts, rngs, strict=True):
+        if layout is None:
+            pieces.append(text)
+        else:
+            a, b = choose_span(text, rng, span)
+            pieces += [text[:a], text[a:b], text[b:]]
+    encoded = iter(encoder.encode(pieces))
+    return [next(encoded) if layout is None else (next(encoded), next(encoded), next(encoded)) for layout in layouts]
+
+
+def _cut_tokens(
+    texts: list[str], layouts: list[Layout | None], rngs: list[random.Random], encoder: FimEncoder, span: SpanStrategy
+) -> list[Parts]:
+    located = [span == "line" and layout is not None for layout in layouts]  # offsets cost: ask only for these
+    plain_ids = iter(encoder.encode([text for k, text in enumerate(texts) if not located[k]]))
+    with_offsets = iter(encoder.encode_with_offsets([text for k, text in enumerate(texts) if located[k]]))
+    parts: list[Parts] = []
+    for text, layout, rng, offsets in zip(texts, layouts, rngs, located, strict=True):
+        ids, starts = next(with_offsets) if offsets else (next(plain_ids), [])
+        if layout is None:
+            parts.append(ids)
+            continue
+        if offsets:  # the line span in characters, moved to the token boundaries at or after it
+            a, b = _line_span(text, rng)
+            i, j = bisect_left(starts, a), bisect_left(starts, b)
+        else:
+            i, j = _uniform_cuts(len(ids), rng)
+        parts.append((ids[:i], ids[i:j], ids[j:]))
+    return parts
+
+
 def apply_fim(
     documents: Sequence[Document],
     encoder: FimEncoder,
@@ -127,43 +166,13 @@ def apply_fim(
     """
     rngs = [document_rng(seed, d.repo_id, d.file_path, epoch) for d in documents]
     layouts = [choose_layout(rng, config) for rng in rngs]
-    contexts = [encoder.context(d.repo_id, d.file_path) for d in documents] if repo_context else None
-    texts = [(contexts[k][1] if contexts else "") + d.content for k, d in enumerate(documents)]
-    parts: list[tuple[list[int], list[int], list[int]] | list[int]] = []
-    if config.level == "char":
-        pieces: list[str] = []
-        for text, layout, rng in zip(texts, layouts, rngs, strict=True):
-            if layout is None:
-                pieces.append(text)
-            else:
-                a, b = choose_span(text, rng, config.span)
-                pieces += [text[:a], text[a:b], text[b:]]
-        encoded = iter(encoder.encode(pieces))
-        for layout in layouts:
-            parts.append(next(encoded) if layout is None else (next(encoded), next(encoded), next(encoded)))
-    else:
-        if config.span == "line":
-            with_offsets = encoder.encode_with_offsets(texts)
-        else:
-            with_offsets = [(ids, []) for ids in encoder.encode(texts)]
-        for text, layout, rng, (ids, starts) in zip(texts, layouts, rngs, with_offsets, strict=True):
-            if layout is None:
-                parts.append(ids)
-                continue
-            if config.span == "line":  # the line span in characters, moved to the token boundaries at or after it
-                a, b = _line_span(text, rng)
-                i, j = bisect_left(starts, a), bisect_left(starts, b)
-            else:
-                i, j = _uniform_cuts(len(ids), rng)
-            parts.append((ids[:i], ids[i:j], ids[j:]))
+    contexts = [encoder.context(d.repo_id, d.file_path) if repo_context else ([], "") for d in documents]
+    texts = [inner + d.content for (_, inner), d in zip(contexts, documents, strict=True)]
+    cut = _cut_characters if config.level == "char" else _cut_tokens
     results = []
-    for k, (document, layout, part) in enumerate(zip(documents, layouts, parts, strict=True)):
-        if layout is None:
-            ids = part
-        else:
-            prefix, middle, suffix = part
-            ids = encoder.fim_ids(layout, prefix, suffix, middle)
-        if contexts:
-            ids = contexts[k][0] + ids
-        results.append(EncodedDocument(document.repo_id, document.file_path, layout, ids))
+    for document, layout, part, (before, _) in zip(
+        documents, layouts, cut(texts, layouts, rngs, encoder, config.span), contexts, strict=True
+    ):
+        ids = part if layout is None else encoder.fim_ids(layout, prefix=part[0], middle=part[1], suffix=part[2])
+        results.append(EncodedDocument(document.repo_id, document.file_path, layout, before + ids))
     return results

@@ -37,7 +37,7 @@ class DatasetReport:
         print_summary(
             "pcopilot dataset",
             [
-                ("examples", self.output),
+                ("written to", self.output),
                 ("tokenizer", f"{self.tokenizer} ({self.family or 'no FIM family'})"),
                 ("lines", self.examples),
                 ("documents", self.documents),

@@ -115,6 +115,15 @@ def test_sentinel_text_in_a_document_stays_text(encoder: FimEncoder) -> None:
     assert encoder.decode(ids) == text
 
 
+def test_sentinel_text_stays_text_after_pickling(encoder: FimEncoder) -> None:
+    """DataLoader workers started with spawn get a pickled encoder; tokenizers' pickle drops the flag that keeps
+    special-token strings as text, so the encoder sets it again."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(encoder))
+    assert copy.encode(["<fim_prefix>"]) == encoder.encode(["<fim_prefix>"]) != [[encoder.prefix_id]]
+
+
 def test_a_document_gets_the_same_example_in_any_batch(encoder: FimEncoder) -> None:
     documents = [Document("r", f"f{i}.py", CALC * (i + 1)) for i in range(6)]
     config = FimConfig(rate=0.5, spm_rate=0.5, level="token", span="line")
