@@ -46,8 +46,8 @@ class OptimSettings:
     """AdamW weight decay."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
-    optim: str = "adamw_torch"
-    """Optimizer name as transformers knows it (adamw_torch, paged_adamw_32bit, adamw_bnb_8bit, …)."""
+    optim: str = "adamw_torch_fused"
+    """Optimizer as transformers names it (adamw_torch_fused, adamw_torch, paged_adamw_32bit, adamw_bnb_8bit …)."""
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0:
