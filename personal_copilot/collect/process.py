@@ -68,6 +68,14 @@ def _read_inside(root: Path, relative: str, max_bytes: int) -> bytes | str:
         return "unreadable"
 
 
+def warm_up(settings: ProcessSettings) -> None:
+    """Imports the secret detectors and builds the MinHash permutations once, so worker processes forked afterwards
+    start ready."""
+    redact_secrets("")
+    if settings.dedup.near:
+        minhash_signature("", settings.dedup)
+
+
 def process_batch(root: Path, paths: list[str], settings: ProcessSettings) -> BatchResult:
     """Reads and judges `paths` (relative to `root`); one bad file only adds to a drop count."""
     result = BatchResult()

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ import numpy as np
 from personal_copilot.collect.config import CollectConfig
 from personal_copilot.collect.dedup import find_duplicates
 from personal_copilot.collect.filters import path_drop_reason
-from personal_copilot.collect.process import BatchResult, ProcessSettings, process_batch
+from personal_copilot.collect.process import BatchResult, ProcessSettings, process_batch, warm_up
 from personal_copilot.collect.report import CollectReport, SourceReport
 from personal_copilot.collect.sources import FailedSource, ReadySource, Source, expand_sources, materialize
 from personal_copilot.collect.store import (
@@ -151,18 +153,28 @@ def _process_sources(pending: list[_Pending], config: CollectConfig, out: Path) 
             entries.append(_finish_source(item, out))
 
     total = sum(len(paths) for _, _, paths in batches)
-    with progress_bar("reading files", total) as advance:
-        if config.workers > 1 and total >= _PARALLEL_MIN_FILES:
-            with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
-                futures = [(i, len(p), pool.submit(process_batch, root, p, settings)) for i, root, p in batches]
+    if config.workers > 1 and total >= _PARALLEL_MIN_FILES:
+        warm_up(settings)  # forked workers inherit the imported detectors and MinHash permutations
+        with ProcessPoolExecutor(config.workers, mp_context=_worker_context()) as pool:
+            # Submitting starts the workers: before the progress bar's thread exists, so nothing forks a lock held.
+            futures = [(i, len(p), pool.submit(process_batch, root, p, settings)) for i, root, p in batches]
+            with progress_bar("reading files", total) as advance:
                 for index, count, future in futures:
                     merge(index, future.result())
                     advance(count)
-        else:
+    else:
+        with progress_bar("reading files", total) as advance:
             for index, root, paths in batches:
                 merge(index, process_batch(root, paths, settings))
                 advance(len(paths))
     return entries
+
+
+def _worker_context() -> BaseContext:
+    """fork on Linux: workers start at once with what this process imported, and the caller's `__main__` is never
+    re-imported (scripts and notebooks need no `if __name__ == "__main__"` guard). spawn elsewhere (fork is unsafe
+    on macOS and absent on Windows)."""
+    return get_context("fork" if sys.platform == "linux" else "spawn")
 
 
 def _finish_source(item: _Pending, out: Path) -> _Entry:

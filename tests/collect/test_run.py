@@ -206,3 +206,22 @@ def test_folder_ignored_by_an_enclosing_checkout_is_read_as_a_plain_folder(make_
 
     assert [r["file_path"] for r in table.to_pylist()] == ["module.py"]
     assert report.sources[0].commit is None
+
+
+def test_parallel_collect_from_a_script_without_main_guard(make_repo, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.collect.conftest import module_source
+
+    repo = make_repo("scripted", {f"m{i}.py": module_source(f"s{i}", functions=2 + i % 5) for i in range(300)})
+    script = (
+        "from pathlib import Path\n"
+        "from personal_copilot.collect import CollectConfig, run_collect\n"
+        f"report = run_collect(CollectConfig(sources=[{str(repo)!r}], output=Path({str(tmp_path / 'out')!r}), "
+        f"workers=2, cache_dir=Path({str(tmp_path / 'c')!r})))\n"
+        "print('kept', report.files_kept)\n"
+    )
+    result = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "kept 300" in result.stdout
