@@ -57,10 +57,15 @@ COMMANDS: dict[str, Command] = {
         config="personal_copilot.train.estimate_config:EstimateConfig",
         run="personal_copilot.train.estimate:run_estimate",
     ),
+    "base": Command(
+        summary="Build or reuse the embedded base model: a small code model pretrained with FIM on Python's stdlib.",
+        config="personal_copilot.quickstart.config:BaseConfig",
+        run="personal_copilot.quickstart.run:run_base",
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
-        config="personal_copilot.quickstart:QuickstartConfig",
-        run="personal_copilot.quickstart:run_quickstart",
+        config="personal_copilot.quickstart.config:QuickstartConfig",
+        run="personal_copilot.quickstart.run:run_quickstart",
     ),
 }
 

@@ -61,7 +61,7 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_stage_packages_import_no_ml_library() -> None:
-    stages = ["collect", "dataset", "train"]
+    stages = ["collect", "dataset", "train", "quickstart"]
     code = (
         f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets') if m in sys.modules]\n"
