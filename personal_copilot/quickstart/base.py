@@ -40,7 +40,8 @@ STDLIB_EXCLUDES = (
 class BaseRecipe:
     """How the base model is made; every field is part of the cache key."""
 
-    model: str = "scratch:mini"
+    model: str = "scratch:tiny"
+    """At this compute (a few CPU minutes) a ~1M-parameter model on ~4M tokens beats a bigger one on fewer."""
     vocab_size: int = 4096
     seq_len: int = 256
     batch_size: int = 16

@@ -77,7 +77,6 @@ def to_training_arguments(config: TrainConfig, precision: str, has_eval: bool) -
         "include_num_input_tokens_seen": "all",
         "disable_tqdm": True,
         "remove_unused_columns": False,
-        "dataloader_drop_last": True,
         "load_best_model_at_end": early_stopping,
         "metric_for_best_model": "eval_loss" if early_stopping else None,
     }

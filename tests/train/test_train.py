@@ -176,3 +176,8 @@ def test_shared_lora_run_fixture_is_a_usable_adapter(lora_run: Path) -> None:
     assert saved["base_model"] == saved["config"]["model"]
     model = AutoPeftModelForCausalLM.from_pretrained(lora_run)
     assert any(float(p.abs().sum()) > 0 for n, p in model.named_parameters() if "lora_B" in n)
+
+
+def test_fewer_eval_rows_than_a_batch_still_give_an_eval_loss(tiny_models, collected: Path, tmp_path: Path) -> None:
+    report = run_train(config(tiny_models["llama"], collected, tmp_path / "r", max_steps=1, batch_size=8, eval_rows=3))
+    assert report.eval_loss is not None and report.eval_loss > 0
