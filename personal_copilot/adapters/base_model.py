@@ -7,7 +7,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Literal
 
 from personal_copilot.errors import PcopilotError
-from personal_copilot.modeling import load_model
+from personal_copilot.modeling import has_cuda, load_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -69,3 +69,14 @@ def base_skeleton(base: str, vocabulary: int | None = None) -> PreTrainedModel:
         model = AutoModelForCausalLM.from_config(config)
     _grow_vocabulary(model, vocabulary, mean_resizing=False)  # the mean needs values, which meta tensors lack
     return model
+
+
+def to_gpu_if_it_fits(model: PreTrainedModel) -> None:
+    """Moves the model to the GPU when there is one with room for it (merging there is faster), else leaves it."""
+    import torch
+
+    if not has_cuda() or model.device.type == "cuda":
+        return
+    free, _ = torch.cuda.mem_get_info()
+    if model.get_memory_footprint() < 0.8 * free:
+        model.to("cuda")

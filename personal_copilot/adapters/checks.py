@@ -45,6 +45,7 @@ def variants_in(adapter: AdapterDir, allowed: tuple[str, ...] = ()) -> list[str]
 
 
 def refuse_variants(adapter: AdapterDir, action: str, allowed: tuple[str, ...] = ()) -> None:
+    """Fails, naming them and what to do instead, when `adapter` uses variants `action` cannot carry."""
     found = variants_in(adapter, allowed)
     if adapter.lora.get("bias", "none") != "none":
         found.append(f"trained base biases (bias={adapter.lora['bias']!r})")

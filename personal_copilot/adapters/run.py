@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from personal_copilot.adapters.base_model import declared_precision, load_base
+from personal_copilot.adapters.base_model import declared_precision, load_base, to_gpu_if_it_fits
 from personal_copilot.adapters.checks import (
     check_fits,
     combined_tokenizer,
@@ -33,7 +33,7 @@ from personal_copilot.adapters.config import (
 from personal_copilot.adapters.inputs import AdapterDir, read_adapter, resolve_base, same_base, tokenizer_length
 from personal_copilot.adapters.inspect import describe
 from personal_copilot.adapters.merge import merge_into
-from personal_copilot.adapters.outputs import prepare_output, save_tokenizer, write_outputs
+from personal_copilot.adapters.outputs import check_output, save_tokenizer, staged_output, write_outputs
 from personal_copilot.adapters.report import (
     CombinedInput,
     CombineReport,
@@ -45,7 +45,7 @@ from personal_copilot.adapters.report import (
 from personal_copilot.adapters.scale import scale_into
 from personal_copilot.adapters.transfer import check_transfer, write_transferred
 from personal_copilot.errors import PcopilotError
-from personal_copilot.modeling import has_cuda, load_tokenizer
+from personal_copilot.modeling import load_tokenizer
 
 _QLORA_WARNING = {
     "dequantized": "{adapter} was trained with QLoRA on a 4-bit base; it is merged into that base de-quantized to "
@@ -79,11 +79,15 @@ def _combine_warnings(names: list[str], adapters: list[AdapterDir], base: str) -
     if len(families) > 1:
         warnings.append(f"the adapters were trained for different FIM families ({', '.join(sorted(families))})")
     warnings += [
-        f"{name} was trained on {a.base_model}, combined here on {base} (--allow_other_base)"
-        for name, a in zip(names, adapters, strict=True)
-        if not same_base(a.base_model, base)
+        f"{name} was trained on {a.base_model}, combined here on {base}"
+        for name, a in _elsewhere(names, adapters, base)
     ]
     return warnings
+
+
+def _elsewhere(names: list[str], adapters: list[AdapterDir], base: str) -> list[tuple[str, AdapterDir]]:
+    """The adapters that record a base other than `base`."""
+    return [(n, a) for n, a in zip(names, adapters, strict=True) if a.base_model and not same_base(a.base_model, base)]
 
 
 def run_combine(config: CombineConfig) -> CombineReport:
@@ -92,48 +96,47 @@ def run_combine(config: CombineConfig) -> CombineReport:
     weighted = config.weighted_adapters()
     names = [w.name for w in weighted]
     adapters = [read_adapter(w.path) for w in weighted]
+    check_output(config.output, config.overwrite, [a.path for a in adapters])
     for adapter in adapters:
         refuse_variants(adapter, "combine", allowed=("trainable_token_indices",))
     tokenizer_from = combined_tokenizer(names, adapters)
     base = resolve_base(config.base, adapters)
     if config.method in EQUAL_RANK_METHODS and len(adapters) > 1:
         require_equal_ranks(adapters, names, config.method)
-    elsewhere = [
-        f"{n} on {a.base_model}" for n, a in zip(names, adapters, strict=True) if not same_base(a.base_model, base)
-    ]
+    elsewhere = _elsewhere(names, adapters, base)
     if elsewhere and not config.allow_other_base:
+        listing = "; ".join(f"{name} on {adapter.base_model}" for name, adapter in elsewhere)
         raise PcopilotError(
-            f"--base is {base}, but the adapters were trained on other bases ({'; '.join(elsewhere)}); pass "
-            "--allow_other_base to combine them there anyway (module names and sizes are checked), or leave --base out"
+            f"--base is {base}, but the adapters were trained on other bases ({listing}); pass --allow_other_base to "
+            "combine them there anyway (module names and sizes are checked), or leave --base out"
         )
-    model = load_base(base, config.dtype, tokenizer_length(tokenizer_from) if tokenizer_from else None)
     for adapter in adapters:
         refuse_base_copies_elsewhere(adapter, base)
+    model = load_base(base, config.dtype, tokenizer_length(tokenizer_from) if tokenizer_from else None)
+    for adapter in adapters:
         check_fits(adapter, model, base)
-    prepare_output(config.output, config.overwrite, [a.path for a in adapters])
-    combine_into(config.output, model, adapters, [w.weight for w in weighted], config)
-    if tokenizer_from:
-        save_tokenizer(tokenizer_from.path, config.output)
-    combined = read_adapter(config.output)
-    method = config.method if len(adapters) > 1 else "linear"
-    report = CombineReport(
-        output=str(config.output),
-        base_model=base,
-        method=method,
-        inputs=[
-            CombinedInput(w.name, str(a.path), w.weight, a.rank, float(a.lora["lora_alpha"]))
-            for w, a in zip(weighted, adapters, strict=True)
-        ],
-        rank=combined.rank,
-        parameters=combined.parameter_count(),
-        seconds=round(time.perf_counter() - start, 2),
-        warnings=_combine_warnings(names, adapters, base),
-    )
+    method = config.method if len(adapters) > 1 else "linear"  # PEFT's choice for one adapter
     inputs = [{"name": w.name, "weight": w.weight, **a.describe()} for w, a in zip(weighted, adapters, strict=True)]
-    recipe = {"method": method, "inputs": inputs}
-    write_outputs(
-        config.output, "combine", config, report, {"base_model": base, **_provenance(adapters), "recipe": recipe}
-    )
+    extra = {"base_model": base, **_provenance(adapters), "recipe": {"method": method, "inputs": inputs}}
+    with staged_output(config.output) as staging:
+        combine_into(staging, model, adapters, [w.weight for w in weighted], config)
+        if tokenizer_from:
+            save_tokenizer(tokenizer_from.path, staging)
+        combined = read_adapter(staging)
+        report = CombineReport(
+            output=str(config.output),
+            base_model=base,
+            method=method,
+            inputs=[
+                CombinedInput(w.name, str(a.path), w.weight, a.rank, float(a.lora["lora_alpha"]))
+                for w, a in zip(weighted, adapters, strict=True)
+            ],
+            rank=combined.rank,
+            parameters=combined.parameter_count(),
+            seconds=round(time.perf_counter() - start, 2),
+            warnings=_combine_warnings(names, adapters, base),
+        )
+        write_outputs(staging, "combine", config, report, extra)
     return report
 
 
@@ -141,29 +144,30 @@ def run_scale(config: ScaleConfig) -> ScaleReport:
     """Writes `config.adapter` with its update times `config.weight` to `config.output` (no base model needed)."""
     start = time.perf_counter()
     adapter = read_adapter(config.adapter)
+    check_output(config.output, config.overwrite, [adapter.path])
     refuse_variants(adapter, "scale", allowed=("lora_bias", "trainable_token_indices"))
-    prepare_output(config.output, config.overwrite, [adapter.path])
-    scaled = scale_into(config.output, adapter, config.weight)
-    if adapter.has_tokenizer:
-        save_tokenizer(adapter.path, config.output)
     warnings = []
     if adapter.trainable_token_indices:
         warnings.append(
             "the trained embeddings of the added tokens (trainable_token_indices) are kept as trained: they are rows "
             "of new tokens, not updates of the base"
         )
-    report = ScaleReport(
-        output=str(config.output),
-        adapter=str(adapter.path),
-        base_model=adapter.base_model,
-        weight=config.weight,
-        tensors_scaled=scaled,
-        seconds=round(time.perf_counter() - start, 2),
-        warnings=warnings,
-    )
-    recipe = {"weight": config.weight, "input": adapter.describe()}
-    extra = {"base_model": adapter.base_model, **_provenance([adapter]), "recipe": recipe}
-    write_outputs(config.output, "scale", config, report, extra)
+    with staged_output(config.output) as staging:
+        scaled = scale_into(staging, adapter, config.weight)
+        if adapter.has_tokenizer:
+            save_tokenizer(adapter.path, staging)
+        report = ScaleReport(
+            output=str(config.output),
+            adapter=str(adapter.path),
+            base_model=adapter.base_model,
+            weight=config.weight,
+            tensors_scaled=scaled,
+            seconds=round(time.perf_counter() - start, 2),
+            warnings=warnings,
+        )
+        recipe = {"weight": config.weight, "input": adapter.describe()}
+        extra = {"base_model": adapter.base_model, **_provenance([adapter]), "recipe": recipe}
+        write_outputs(staging, "scale", config, report, extra)
     return report
 
 
@@ -171,26 +175,27 @@ def run_transfer(config: TransferConfig) -> TransferReport:
     """Checks that `config.adapter` fits `config.base` (names and sizes) and writes it re-targeted there."""
     start = time.perf_counter()
     adapter = read_adapter(config.adapter)
+    check_output(config.output, config.overwrite, [adapter.path])
     base = resolve_base(config.base, [])
     modules = check_transfer(adapter, base)
-    prepare_output(config.output, config.overwrite, [adapter.path])
-    write_transferred(config.output, adapter, base)
-    if adapter.has_tokenizer:
-        save_tokenizer(adapter.path, config.output)
     warnings = [f"{adapter.path} already records {base} as its base"] if same_base(adapter.base_model, base) else []
-    report = TransferReport(
-        output=str(config.output),
-        adapter=str(adapter.path),
-        from_base=adapter.base_model,
-        to_base=base,
-        modules_checked=modules,
-        seconds=round(time.perf_counter() - start, 2),
-        warnings=warnings,
-    )
-    recipe = {"from_base": adapter.base_model, "input": adapter.describe()}
-    write_outputs(
-        config.output, "transfer", config, report, {"base_model": base, **_provenance([adapter]), "recipe": recipe}
-    )
+    with staged_output(config.output) as staging:
+        write_transferred(staging, adapter, base)
+        if adapter.has_tokenizer:
+            save_tokenizer(adapter.path, staging)
+        report = TransferReport(
+            output=str(config.output),
+            adapter=str(adapter.path),
+            from_base=adapter.base_model,
+            to_base=base,
+            modules_checked=modules,
+            seconds=round(time.perf_counter() - start, 2),
+            warnings=warnings,
+        )
+        recipe = {"from_base": adapter.base_model, "input": adapter.describe()}
+        write_outputs(
+            staging, "transfer", config, report, {"base_model": base, **_provenance([adapter]), "recipe": recipe}
+        )
     return report
 
 
@@ -198,40 +203,40 @@ def run_merge(config: MergeConfig) -> MergeReport:
     """Merges `config.adapter` into its base and writes a standalone model with its tokenizer to `config.output`."""
     start = time.perf_counter()
     adapter = read_adapter(config.adapter)
+    check_output(config.output, config.overwrite, [adapter.path])
     base = resolve_base(config.base, [adapter])
+    refuse_base_copies_elsewhere(adapter, base)
     precision = declared_precision(base) if config.dtype == "auto" else config.dtype
     tokenizer = load_tokenizer(str(adapter.path) if adapter.has_tokenizer else base)
     dequantized = adapter.trained_on_4bit_base and config.qlora_base == "dequantized"
     model = load_base(base, precision, tokenizer_length(adapter), dequantized=dequantized)
-    if has_cuda():
-        model.to("cuda")
-    refuse_base_copies_elsewhere(adapter, base)
+    to_gpu_if_it_fits(model)
     check_fits(adapter, model, base)
     warnings = []
     if adapter.base_model and not same_base(adapter.base_model, base):
         warnings.append(f"{adapter.path} was trained on {adapter.base_model}, merged here into {base}")
     if adapter.trained_on_4bit_base:
         warnings.append(_QLORA_WARNING[config.qlora_base].format(adapter=adapter.path, dtype=precision))
-    prepare_output(config.output, config.overwrite, [adapter.path])
-    check = merge_into(config.output, model, adapter, tokenizer, config.verify)
-    if check and check.adapter_effect == 0:
-        warnings.append("the adapter changes nothing on the probe input (are its B factors still zero?)")
-    report = MergeReport(
-        output=str(config.output),
-        adapter=str(adapter.path),
-        base_model=base,
-        dtype=precision,
-        parameters=sum(p.numel() for p in model.parameters()),
-        trained_on_4bit_base=adapter.trained_on_4bit_base,
-        base_weights="dequantized" if dequantized else "original",
-        adapter_effect=check.adapter_effect if check else None,
-        merge_error=check.merge_error if check else None,
-        verified=check.passed if check else None,
-        seconds=round(time.perf_counter() - start, 2),
-        warnings=warnings,
-    )
-    extra = {"base_model": base, **_provenance([adapter]), "recipe": {"merged": adapter.describe()}}
-    write_outputs(config.output, "merge", config, report, extra)
+    with staged_output(config.output) as staging:
+        check = merge_into(staging, model, adapter, tokenizer, config.verify)
+        if check and check.adapter_effect == 0:
+            warnings.append("the adapter changes nothing on the probe input (are its B factors still zero?)")
+        report = MergeReport(
+            output=str(config.output),
+            adapter=str(adapter.path),
+            base_model=base,
+            dtype=precision,
+            parameters=sum(p.numel() for p in model.parameters()),
+            trained_on_4bit_base=adapter.trained_on_4bit_base,
+            base_weights="dequantized" if dequantized else "original",
+            adapter_effect=check.adapter_effect if check else None,
+            merge_error=check.merge_error if check else None,
+            verified=check.passed if check else None,
+            seconds=round(time.perf_counter() - start, 2),
+            warnings=warnings,
+        )
+        extra = {"base_model": base, **_provenance([adapter]), "recipe": {"merged": adapter.describe()}}
+        write_outputs(staging, "merge", config, report, extra)
     return report
 
 

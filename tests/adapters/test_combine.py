@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from personal_copilot.adapters import CombineConfig, MergeConfig, run_combine, run_merge
+from personal_copilot.cli import main
 from personal_copilot.errors import PcopilotError
 from tests.adapters.conftest import assert_updates_close, logits, lora_updates, weighted_sum
 
@@ -100,9 +101,12 @@ def test_sparsifying_methods_write_a_loadable_adapter(method, llama_adapters, ti
     assert torch.isfinite(logits(model, probe_ids)).all()
 
 
-def test_the_recipe_is_recorded(llama_adapters, tiny_models, tmp_path: Path) -> None:
+def test_the_command_records_the_recipe(llama_adapters, tiny_models, tmp_path: Path, capsys) -> None:
     a, b = llama_adapters["a"], llama_adapters["b"]
-    out = combine(tmp_path / "recipe", adapters=[f"copilot={a}", f"assistant={b}:0.5"])
+    out = tmp_path / "recipe"
+    assert main(["adapters", "combine", f"copilot={a}", f"assistant={b}:0.5", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "copilot" in printed and "rank (= alpha)" in printed and "warning: the adapters target different" in printed
     saved = yaml.safe_load((out / "pcopilot_config.yaml").read_text())
     assert saved["stage"] == "adapters combine"
     assert saved["base_model"] == str(tiny_models["llama"])
