@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 CombinationMethod = Literal[
     "cat",
@@ -22,7 +22,8 @@ CombinationMethod = Literal[
 ]
 EQUAL_RANK_METHODS = ("linear", "ties", "dare_linear", "dare_ties", "magnitude_prune")
 """Methods that combine the A and B factors separately, so every adapter must have the same rank."""
-DENSITY_METHODS = tuple(m for m in CombinationMethod.__args__ if m.startswith(("ties", "dare", "magnitude")))
+DENSITY_METHODS = tuple(m for m in get_args(CombinationMethod) if m.startswith(("ties", "dare", "magnitude")))
+"""Methods that sparsify to --density."""
 
 
 @dataclass(frozen=True)
