@@ -27,10 +27,19 @@ class Command:
     run: str
     """`module:function` that takes the config and returns the report."""
     positional: str | None = None
-    """Name of a list field that also takes positional arguments (`pcopilot collect SOURCE...`)."""
+    """Name of a list field that also takes positional arguments (`pcopilot collect SOURCE...`) and space-separated
+    values after its flag (`--sources A B`)."""
 
 
-COMMANDS: dict[str, Command] = {
+@dataclass(frozen=True)
+class CommandGroup:
+    """A stage with sub-commands (`pcopilot adapters merge …`), each an ordinary Command."""
+
+    summary: str
+    commands: dict[str, Command]
+
+
+COMMANDS: dict[str, Command | CommandGroup] = {
     "collect": Command(
         summary="Repositories (folders, git URLs, github:ORG) -> a deduplicated, redacted Parquet code dataset.",
         config="personal_copilot.collect.config:CollectConfig",
@@ -62,6 +71,38 @@ COMMANDS: dict[str, Command] = {
         config="personal_copilot.quickstart.config:BaseConfig",
         run="personal_copilot.quickstart.run:run_base",
     ),
+    "adapters": CommandGroup(
+        summary="Combine, scale, re-target, merge and inspect LoRA adapters (the blog's dance of LoRAs).",
+        commands={
+            "combine": Command(
+                summary="Several adapters -> one (PEFT add_weighted_adapter: cat, linear, svd, ties, dare_*).",
+                config="personal_copilot.adapters.config:CombineConfig",
+                run="personal_copilot.adapters.run:run_combine",
+                positional="adapters",
+            ),
+            "scale": Command(
+                summary="An adapter whose update is another's times a weight (e.g. 0.8 to limit forgetting).",
+                config="personal_copilot.adapters.config:ScaleConfig",
+                run="personal_copilot.adapters.run:run_scale",
+            ),
+            "transfer": Command(
+                summary="Move an adapter to another base of the same shapes (starcoder -> octocoder), checked.",
+                config="personal_copilot.adapters.config:TransferConfig",
+                run="personal_copilot.adapters.run:run_transfer",
+            ),
+            "merge": Command(
+                summary="Merge an adapter into its base: a standalone model with its tokenizer, checked by logits.",
+                config="personal_copilot.adapters.config:MergeConfig",
+                run="personal_copilot.adapters.run:run_merge",
+            ),
+            "inspect": Command(
+                summary="Base model, rank, alpha, targets, parameters and recipe of adapter folders.",
+                config="personal_copilot.adapters.config:InspectConfig",
+                run="personal_copilot.adapters.run:run_inspect",
+                positional="paths",
+            ),
+        },
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart.config:QuickstartConfig",
@@ -70,20 +111,47 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def runnable_commands() -> dict[str, Command]:
+    """Every command that runs, by its full name: `train`, `adapters merge`, …"""
+    flat: dict[str, Command] = {}
+    for name, entry in COMMANDS.items():
+        if isinstance(entry, CommandGroup):
+            flat.update({f"{name} {sub}": command for sub, command in entry.commands.items()})
+        else:
+            flat[name] = entry
+    return flat
+
+
 def _load(reference: str) -> Any:
     module, _, name = reference.partition(":")
     return getattr(importlib.import_module(module), name)
 
 
+def _listing(entries: dict[str, Command] | dict[str, Command | CommandGroup]) -> list[str]:
+    width = max(len(name) for name in entries)
+    return [f"  {name:<{width}}  {entry.summary}" for name, entry in entries.items()]
+
+
+def _group_help(name: str, group: CommandGroup) -> str:
+    lines = [
+        f"usage: pcopilot {name} <command> [options]",
+        "",
+        group.summary,
+        "",
+        "commands:",
+        *_listing(group.commands),
+    ]
+    return "\n".join([*lines, "", f"`pcopilot {name} <command> --help` explains every flag of a command."])
+
+
 def _top_level_help() -> str:
-    width = max(len(name) for name in COMMANDS)
     lines = [
         f"usage: pcopilot <stage> [options]   (personal-copilot {__version__})",
         "",
         "Train, evaluate and serve your team's own code assistant on your own code.",
         "",
         "stages:",
-        *(f"  {name:<{width}}  {command.summary}" for name, command in COMMANDS.items()),
+        *_listing(COMMANDS),
         "",
         "`pcopilot <stage> --help` explains every flag of a stage. Values come from defaults, then",
         "`--config FILE.yaml`, then flags (`--group.field value` for nested settings).",
@@ -113,10 +181,29 @@ def build_parser(name: str, command: Command):
     return parser
 
 
+def _values_after_flag_as_positionals(argv: list[str], flag: str) -> list[str]:
+    """`--sources A B --workers 2` -> `A B --workers 2`: the values after a positional list field's flag, up to the
+    next option, become its positionals (a YAML-style `--sources [A, B]` stays as it is)."""
+    rest, values, i = [], [], 0
+    while i < len(argv):
+        if argv[i] == flag and i + 1 < len(argv) and not argv[i + 1].startswith("["):
+            i += 1
+            while i < len(argv) and not argv[i].startswith("-"):
+                values.append(argv[i])
+                i += 1
+        else:
+            rest.append(argv[i])
+            i += 1
+    return values + rest
+
+
 def parse_config(name: str, argv: list[str]) -> Any:
-    """Parses a stage's arguments into its config dataclass (exits with status 2 on a bad flag or value)."""
-    command = COMMANDS[name]
+    """Parses a command's arguments (`name` as in `runnable_commands`) into its config dataclass (exits with status 2
+    on a bad flag or value)."""
+    command = runnable_commands()[name]
     parser = build_parser(name, command)
+    if command.positional:
+        argv = _values_after_flag_as_positionals(argv, f"--{command.positional}")
     try:
         namespace = parser.instantiate(parser.parse_args(argv))  # nested groups validate here
         values = namespace.as_dict() if hasattr(namespace, "as_dict") else dict(vars(namespace))
@@ -140,12 +227,24 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("-V", "--version"):
         print(f"personal-copilot {__version__}")
         return 0
-    name = argv[0]
+    name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"pcopilot: unknown stage {name!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    config = parse_config(name, argv[1:])
-    run = _load(COMMANDS[name].run)
+    group = COMMANDS[name]
+    if isinstance(group, CommandGroup):
+        if not rest or rest[0] in ("-h", "--help"):
+            print(_group_help(name, group))
+            return 0 if rest else 2
+        if rest[0] not in group.commands:
+            print(
+                f"pcopilot {name}: unknown command {rest[0]!r}; choose one of: {', '.join(group.commands)}",
+                file=sys.stderr,
+            )
+            return 2
+        name, rest = f"{name} {rest[0]}", rest[1:]
+    config = parse_config(name, rest)
+    run = _load(runnable_commands()[name].run)
     try:
         report = run(config)
     except PcopilotError as error:

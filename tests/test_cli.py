@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from personal_copilot.cli import COMMANDS, _load, main, parse_config
+from personal_copilot.cli import COMMANDS, CommandGroup, _load, main, parse_config, runnable_commands
 from personal_copilot.configs import to_plain
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,17 +37,35 @@ def test_top_level_help_lists_every_stage(capsys) -> None:
         assert f"  {name} " in out
 
 
-@pytest.mark.parametrize("stage", list(COMMANDS))
+@pytest.mark.parametrize("stage", list(runnable_commands()))
 def test_stage_help_documents_every_flag(stage: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main([stage, "--help"])
+        main([*stage.split(), "--help"])
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    config_class = _load(COMMANDS[stage].config)
+    config_class = _load(runnable_commands()[stage].config)
     for flag in flag_names(config_class):
         assert flag in out, flag
     undocumented = [f.name for f in dataclasses.fields(config_class) if f"--{f.name} " in out and "(type:" not in out]
     assert not undocumented
+
+
+@pytest.mark.parametrize("group", [name for name, entry in COMMANDS.items() if isinstance(entry, CommandGroup)])
+def test_group_help_lists_its_commands_and_unknown_ones_are_errors(group: str, capsys) -> None:
+    assert main([group, "--help"]) == 0
+    out = capsys.readouterr().out
+    for name, command in COMMANDS[group].commands.items():
+        assert f"  {name} " in out and command.summary in out
+    assert main([group]) == 2
+    assert main([group, "bogus"]) == 2
+    assert f"unknown command 'bogus'; choose one of: {', '.join(COMMANDS[group].commands)}" in capsys.readouterr().err
+
+
+def test_list_flag_takes_space_separated_values() -> None:
+    config = parse_config("adapters combine", ["--adapters", "a=x:0.5", "y", "--output", "o", "--method", "svd"])
+    assert config.adapters == ["a=x:0.5", "y"] and config.method == "svd"
+    assert parse_config("adapters combine", ["a=x", "--output", "o"]).adapters == ["a=x"]
+    assert parse_config("adapters combine", ["--adapters", "[a=x, b=y]", "--output", "o"]).adapters == ["a=x", "b=y"]
 
 
 def test_help_does_not_import_torch() -> None:
@@ -61,7 +79,7 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_stage_packages_import_no_ml_library() -> None:
-    stages = ["collect", "dataset", "train", "quickstart"]
+    stages = ["collect", "dataset", "train", "adapters", "quickstart"]
     code = (
         f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets') if m in sys.modules]\n"
@@ -114,6 +132,11 @@ STAGE_CONFIGS = sorted(
 )
 
 
+def command_of(header: str) -> str:
+    """`# pcopilot adapters combine --config …` -> `adapters combine`."""
+    return header.removeprefix("# pcopilot ").split(" --")[0]
+
+
 def assert_subset(expected: object, actual: object) -> None:
     if isinstance(expected, dict):
         for key, value in expected.items():
@@ -126,8 +149,10 @@ def assert_subset(expected: object, actual: object) -> None:
 def test_example_configs_parse(path: Path) -> None:
     stage = path.relative_to(REPO / "configs").parts[0]
     header = path.read_text().splitlines()[0]
+    command = command_of(header)  # the stage, or one of its sub-commands
     assert header.startswith(f"# pcopilot {stage} ") and f"configs/{path.relative_to(REPO / 'configs')}" in header
-    config = parse_config(stage, ["--config", str(path)])
+    assert command.split()[0] == stage and command in runnable_commands()
+    config = parse_config(command, ["--config", str(path)])
     assert_subset(yaml.safe_load(path.read_text()), to_plain(config))
 
 
