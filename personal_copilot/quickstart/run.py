@@ -29,6 +29,25 @@ class TuneRecipe:
     eval_fraction: float
 
 
+@dataclass(frozen=True)
+class EvalRecipe:
+    """How base and tuned are compared (identical settings for both)."""
+
+    fim_examples: int
+    fim_max_new_tokens: int
+    loss_rows: int
+    humaneval_problems: int
+    humaneval_max_new_tokens: int
+
+
+EVAL_RECIPES = {
+    "default": EvalRecipe(
+        fim_examples=200, fim_max_new_tokens=48, loss_rows=64, humaneval_problems=5, humaneval_max_new_tokens=128
+    ),
+    "test": EvalRecipe(
+        fim_examples=6, fim_max_new_tokens=8, loss_rows=4, humaneval_problems=1, humaneval_max_new_tokens=16
+    ),
+}
 TUNE_RECIPES = {
     "default": TuneRecipe(max_steps=300, batch_size=8, learning_rate=2e-3, rank=16, eval_fraction=0.2),
     "test": TuneRecipe(max_steps=4, batch_size=2, learning_rate=1e-2, rank=4, eval_fraction=0.3),
