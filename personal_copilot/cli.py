@@ -1,9 +1,10 @@
 """`pcopilot <stage> …`: the command table and the only place that parses the command line.
 
 Each stage is a typed config dataclass (its field docstrings are the `--help` text) and a `run_<stage>(config)`
-function that returns a report. Values come from the dataclass defaults, then `--config FILE.yaml`, then flags;
-an unknown key or flag is an error that names it. Only the chosen stage's modules are imported, so
-`pcopilot --help` answers at once.
+function that returns a report. A stage with several commands is a group (`pcopilot eval humaneval …`), each of its
+commands a stage of its own. Values come from the dataclass defaults, then `--config FILE.yaml`, then flags; an
+unknown key or flag is an error that names it. Only the chosen stage's modules are imported, so `pcopilot --help`
+answers at once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ class Command:
     """Name of a list field that also takes positional arguments (`pcopilot collect SOURCE...`)."""
 
 
-COMMANDS: dict[str, Command] = {
+@dataclass(frozen=True)
+class CommandGroup:
+    """A stage made of sub-commands: `pcopilot <stage> <command> [options]`."""
+
+    summary: str
+    commands: dict[str, Command]
+
+
+COMMANDS: dict[str, Command | CommandGroup] = {
     "collect": Command(
         summary="Repositories (folders, git URLs, github:ORG) -> a deduplicated, redacted Parquet code dataset.",
         config="personal_copilot.collect.config:CollectConfig",
@@ -57,6 +66,31 @@ COMMANDS: dict[str, Command] = {
         config="personal_copilot.train.estimate_config:EstimateConfig",
         run="personal_copilot.train.estimate:run_estimate",
     ),
+    "eval": CommandGroup(
+        summary="Did it learn your code, and did it forget general coding? FIM, loss and HumanEval, base vs tuned.",
+        commands={
+            "humaneval": Command(
+                summary="HumanEval pass@k of a model (or of completions made elsewhere), run in a sandbox.",
+                config="personal_copilot.evaluate.config:HumanEvalConfig",
+                run="personal_copilot.evaluate.run:run_humaneval",
+            ),
+            "fim": Command(
+                summary="Fill-in-the-middle on held-out files of your code: exact match, edit similarity, parses.",
+                config="personal_copilot.evaluate.config:FimEvalConfig",
+                run="personal_copilot.evaluate.run:run_fim",
+            ),
+            "loss": Command(
+                summary="Loss and perplexity on held-out files of your code, plain and fill-in-the-middle tokens.",
+                config="personal_copilot.evaluate.config:LossConfig",
+                run="personal_copilot.evaluate.run:run_loss",
+            ),
+            "compare": Command(
+                summary="Base vs tuned (vs a weighted adapter) on all of the above, one report with a chart.",
+                config="personal_copilot.evaluate.config:CompareConfig",
+                run="personal_copilot.evaluate.run:run_compare",
+            ),
+        },
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart:QuickstartConfig",
@@ -70,18 +104,45 @@ def _load(reference: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def leaf_commands() -> dict[str, Command]:
+    """Every runnable command by its full name: `collect`, …, `eval humaneval`, `eval fim`, …"""
+    leaves: dict[str, Command] = {}
+    for name, entry in COMMANDS.items():
+        if isinstance(entry, CommandGroup):
+            leaves |= {f"{name} {sub}": command for sub, command in entry.commands.items()}
+        else:
+            leaves[name] = entry
+    return leaves
+
+
+def _listing(title: str, entries: dict[str, Command | CommandGroup]) -> list[str]:
+    width = max(len(name) for name in entries)
+    return [f"{title}:", *(f"  {name:<{width}}  {entry.summary}" for name, entry in entries.items())]
+
+
 def _top_level_help() -> str:
-    width = max(len(name) for name in COMMANDS)
     lines = [
         f"usage: pcopilot <stage> [options]   (personal-copilot {__version__})",
         "",
         "Train, evaluate and serve your team's own code assistant on your own code.",
         "",
-        "stages:",
-        *(f"  {name:<{width}}  {command.summary}" for name, command in COMMANDS.items()),
+        *_listing("stages", COMMANDS),
         "",
         "`pcopilot <stage> --help` explains every flag of a stage. Values come from defaults, then",
         "`--config FILE.yaml`, then flags (`--group.field value` for nested settings).",
+    ]
+    return "\n".join(lines)
+
+
+def _group_help(name: str, group: CommandGroup) -> str:
+    lines = [
+        f"usage: pcopilot {name} <command> [options]",
+        "",
+        group.summary,
+        "",
+        *_listing("commands", group.commands),
+        "",
+        f"`pcopilot {name} <command> --help` explains every flag of a command.",
     ]
     return "\n".join(lines)
 
@@ -109,8 +170,9 @@ def build_parser(name: str, command: Command):
 
 
 def parse_config(name: str, argv: list[str]) -> Any:
-    """Parses a stage's arguments into its config dataclass (exits with status 2 on a bad flag or value)."""
-    command = COMMANDS[name]
+    """Parses a command's arguments (`name` as in `leaf_commands()`) into its config dataclass (exits with status 2
+    on a bad flag or value)."""
+    command = leaf_commands()[name]
     parser = build_parser(name, command)
     try:
         namespace = parser.instantiate(parser.parse_args(argv))  # nested groups validate here
@@ -135,12 +197,22 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("-V", "--version"):
         print(f"personal-copilot {__version__}")
         return 0
-    name = argv[0]
+    name, argv = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"pcopilot: unknown stage {name!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    config = parse_config(name, argv[1:])
-    run = _load(COMMANDS[name].run)
+    group = COMMANDS[name]
+    if isinstance(group, CommandGroup):
+        if not argv or argv[0] in ("-h", "--help"):
+            print(_group_help(name, group))
+            return 0 if argv else 2
+        if argv[0] not in group.commands:
+            choices = ", ".join(group.commands)
+            print(f"pcopilot {name}: unknown command {argv[0]!r}; choose one of: {choices}", file=sys.stderr)
+            return 2
+        name, argv = f"{name} {argv[0]}", argv[1:]
+    config = parse_config(name, argv)
+    run = _load(leaf_commands()[name].run)
     try:
         report = run(config)
     except PcopilotError as error:

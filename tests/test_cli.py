@@ -1,4 +1,5 @@
-"""The command line: the stage table, --help for every flag, YAML configs and their precedence, bad flags."""
+"""The command line: the stage table and its groups, --help for every flag, YAML configs and their precedence, bad
+flags."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from personal_copilot.cli import COMMANDS, _load, main, parse_config
+from personal_copilot.cli import COMMANDS, CommandGroup, _load, leaf_commands, main, parse_config
 from personal_copilot.configs import to_plain
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,17 +38,29 @@ def test_top_level_help_lists_every_stage(capsys) -> None:
         assert f"  {name} " in out
 
 
-@pytest.mark.parametrize("stage", list(COMMANDS))
+@pytest.mark.parametrize("stage", list(leaf_commands()))
 def test_stage_help_documents_every_flag(stage: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main([stage, "--help"])
+        main([*stage.split(), "--help"])
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    config_class = _load(COMMANDS[stage].config)
+    config_class = _load(leaf_commands()[stage].config)
     for flag in flag_names(config_class):
         assert flag in out, flag
     undocumented = [f.name for f in dataclasses.fields(config_class) if f"--{f.name} " in out and "(type:" not in out]
     assert not undocumented
+
+
+@pytest.mark.parametrize("group", [name for name, entry in COMMANDS.items() if isinstance(entry, CommandGroup)])
+def test_group_help_lists_its_commands_and_unknown_ones_are_errors(group: str, capsys) -> None:
+    assert main([group, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: pcopilot {group} <command>")
+    for name, command in COMMANDS[group].commands.items():
+        assert f"  {name} " in out and command.summary in out
+    assert main([group]) == 2
+    assert main([group, "bogus"]) == 2
+    assert "unknown command 'bogus'" in capsys.readouterr().err
 
 
 def test_help_does_not_import_torch() -> None:
@@ -61,7 +74,7 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_stage_packages_import_no_ml_library() -> None:
-    stages = ["collect", "dataset", "train"]
+    stages = ["collect", "dataset", "train", "evaluate"]
     code = (
         f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets') if m in sys.modules]\n"
@@ -127,7 +140,9 @@ def test_example_configs_parse(path: Path) -> None:
     stage = path.relative_to(REPO / "configs").parts[0]
     header = path.read_text().splitlines()[0]
     assert header.startswith(f"# pcopilot {stage} ") and f"configs/{path.relative_to(REPO / 'configs')}" in header
-    config = parse_config(stage, ["--config", str(path)])
+    command = header.removeprefix("# pcopilot ").split(" --")[0]  # `eval compare` for a group's command
+    assert command in leaf_commands()
+    config = parse_config(command, ["--config", str(path)])
     assert_subset(yaml.safe_load(path.read_text()), to_plain(config))
 
 
