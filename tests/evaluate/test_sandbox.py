@@ -10,7 +10,7 @@ import pytest
 
 from personal_copilot.evaluate import Sandbox, SandboxLimits
 
-LIMITS = SandboxLimits(timeout=1.0, memory_mb=256, file_size_mb=1)
+LIMITS = SandboxLimits(timeout=1.0, memory_mb=256, file_size_mb=1, disk_mb=8)
 GOOD = "assert sum(range(5)) == 10"
 NOT_CALLABLE = "'NoneType' object is not callable"  # what the guard leaves of os.fork, os.kill, …
 
@@ -34,6 +34,10 @@ HOSTILE = {
     "memory bomb, at once": ("x = bytearray(64 * 2**30)", "failed: "),
     "huge output": ("while True:\n    print('x' * 2**20)", "timed out"),
     "huge file": ("with open('big', 'wb') as f:\n    while True:\n        f.write(b'x' * 2**20)", "failed: "),
+    "many files": (
+        "i = 0\nwhile True:\n    open(f'f{i}', 'wb').write(b'x' * 2**19)\n    i += 1",
+        "failed: [Errno 28]",
+    ),
     "kill the parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "failed: "),
     "kill the parent around the guard": ("import posix\nposix.kill(posix.getppid(), 9)", "failed: "),
     "close stdout, then print": ("import sys\nsys.stdout.close()\nprint('x')", "failed: I/O operation on closed"),
@@ -50,6 +54,8 @@ def test_hostile_programs_fail_and_the_run_goes_on(sandbox: Sandbox) -> None:
         names.remove("fork loop around the guard")  # root without seccomp: nothing stops the fork bomb but the timeout
     if not enforced(sandbox, "seccomp") and not enforced(sandbox, "landlock"):
         names.remove("kill the parent around the guard")  # would kill the worker: see the recovery test
+    if not enforced(sandbox, "namespaces"):
+        names.remove("many files")  # no private tmpfs: they would go to the disk until the timeout
     programs = [HOSTILE[name][0] for name in names] + [GOOD]
     outcomes = sandbox.run(programs)
 
@@ -66,18 +72,21 @@ def test_outcomes_come_back_in_the_order_of_the_programs(sandbox: Sandbox) -> No
     assert [o.result for o in outcomes if not o.passed] == [f"failed: no {i}" for i in range(0, 12, 3)]
 
 
-def test_writes_land_in_a_temporary_directory_that_is_removed(sandbox: Sandbox) -> None:
+def test_each_program_writes_in_a_fresh_directory_that_goes_away(sandbox: Sandbox) -> None:
     program = (
         "import os\n"
+        "assert not os.listdir('.'), os.listdir('.')\n"
         "open('notes.txt', 'w').write('kept here')\n"
         "assert open('notes.txt').read() == 'kept here'\n"
         "assert os.environ['HOME'] == os.environ['TMPDIR'] == os.readlink('/proc/self/cwd')\n"
         "raise AssertionError(os.readlink('/proc/self/cwd'))"
     )
-    (outcome,) = sandbox.run([program])
-    workdir = Path(outcome.result.removeprefix("failed: "))
-    assert workdir.name.startswith("run-") and workdir.parent.name.startswith("pcopilot-sandbox-")
-    assert not workdir.exists()
+    (first,) = sandbox.run([program])
+    (second,) = sandbox.run([program])  # the same worker: it must not find the first one's notes
+    assert first.result == second.result
+    workdir = Path(first.result.removeprefix("failed: "))
+    assert workdir.parent.name.startswith("pcopilot-sandbox-")
+    assert not (workdir / "notes.txt").exists()
 
 
 def test_writes_outside_the_temporary_directory_are_refused(sandbox: Sandbox, tmp_path: Path) -> None:
