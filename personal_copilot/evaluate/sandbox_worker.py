@@ -309,9 +309,14 @@ def _has_exited(pid: int) -> bool:
     return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
-def _read_verdict(pid: int, result_fd: int, deadline: float) -> tuple[bool, bytes]:
-    """Reads the verdict until the child exits or `deadline` passes: (exited, verdict). The child is not reaped, so
-    while it is a zombie its process-group id cannot be reused by an unrelated group."""
+def _is_verdict(text: str) -> bool:
+    return text == "passed" or text.startswith("failed: ")
+
+
+def _read_verdict(pid: int, result_fd: int, deadline: float) -> tuple[str, str]:
+    """Waits for the child's verdict: ("verdict", text) once it has written one and closed the pipe (on exit; the
+    rest of its exit, such as tearing down its namespaces, need not be waited for); ("exited", text) when it exited
+    without one; ("timeout", text) when `deadline` passes first."""
     pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
     watched = [result_fd] if pidfd is None else [result_fd, pidfd]
     verdict = b""
@@ -319,22 +324,18 @@ def _read_verdict(pid: int, result_fd: int, deadline: float) -> tuple[bool, byte
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False, verdict
+                return "timeout", verdict.decode("utf-8", "replace")
             ready, _, _ = select.select(watched, [], [], remaining if pidfd is not None else min(remaining, 0.005))
             if result_fd in ready:
                 chunk = os.read(result_fd, 65536)
                 if chunk:
                     verdict = (verdict + chunk)[: _RESULT_BYTES + 1]
-                else:
+                elif _is_verdict(text := verdict.decode("utf-8", "replace")):
+                    return "verdict", text
+                else:  # closed without a verdict (by the program?): wait for the exit status
                     watched.remove(result_fd)
             if (pidfd in ready) if pidfd is not None else _has_exited(pid):
-                break
-        if result_fd in watched:  # what the child wrote just before it exited
-            os.set_blocking(result_fd, False)
-            with contextlib.suppress(BlockingIOError):
-                while chunk := os.read(result_fd, 65536):
-                    verdict = (verdict + chunk)[: _RESULT_BYTES + 1]
-        return True, verdict
+                return "exited", verdict.decode("utf-8", "replace")
     finally:
         if pidfd is not None:
             os.close(pidfd)
@@ -347,11 +348,24 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+_EXITING: list[int] = []
+"""Children that gave their verdict and are still exiting: reaped later, so the next program need not wait."""
+
+
+def _reap_exited() -> None:
+    for pid in list(_EXITING):
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                continue
+        _EXITING.remove(pid)
+
+
 def run_program(request: dict, base_dir: str, layers: list[str]) -> dict:
     """Runs one program in a fresh confined child and working directory; the verdict as a JSON-able dict. With the
     namespaces, the directory is this worker's mount point (each child mounts its own tmpfs on it); without, a new
     directory, removed afterwards."""
     start = time.monotonic()
+    _reap_exited()
     private = "namespaces" in layers
     workdir = _mount_point(base_dir) if private else tempfile.mkdtemp(prefix="run-", dir=base_dir)
     read_fd, write_fd = os.pipe()
@@ -361,21 +375,25 @@ def run_program(request: dict, base_dir: str, layers: list[str]) -> dict:
             os.close(read_fd)
             _child(request, workdir, write_fd, layers)
         os.close(write_fd)
-        exited, verdict = _read_verdict(pid, read_fd, start + request["timeout"])
-        for kill in (os.killpg, os.kill):  # the whole group, whatever it left behind
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+        state, text = _read_verdict(pid, read_fd, start + request["timeout"])
+        for kill in (os.killpg, os.kill):  # the whole group, whatever it left behind (the child is not reaped yet,
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # so its group id is still its own)
                 kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
+        if state == "verdict":
+            _EXITING.append(pid)
+        else:
+            _, status = os.waitpid(pid, 0)
     finally:
         os.close(read_fd)
         if not private:
             shutil.rmtree(workdir, ignore_errors=True)
-    text = verdict.decode("utf-8", "replace")
-    if not exited:
+    if state == "verdict":
+        result = text
+    elif state == "timeout":
         result = "timed out"
     elif os.WIFSIGNALED(status):
         result = f"failed: killed by {_signal_name(os.WTERMSIG(status))}"
-    elif os.waitstatus_to_exitcode(status) == 0 and (text == "passed" or text.startswith("failed: ")):
+    elif _is_verdict(text) and os.waitstatus_to_exitcode(status) == 0:
         result = text
     else:
         result = f"failed: no verdict (exit status {os.waitstatus_to_exitcode(status)})"
