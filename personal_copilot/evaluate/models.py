@@ -69,7 +69,8 @@ def resolve_model(options: ModelOptions) -> tuple[ModelSpec, dict[str, Any] | No
     """The model `options` name, and the training run's config when a run directory was given.
 
     Raises:
-        PcopilotError: a run given with another --adapter, or an adapter whose base cannot be found.
+        PcopilotError: a run given with another --adapter, an adapter whose base cannot be found, or a weight for a
+            model without adapter.
     """
     model, adapter = options.model, options.adapter
     run_config = training_run_config(model)
@@ -88,9 +89,10 @@ def resolve_model(options: ModelOptions) -> tuple[ModelSpec, dict[str, Any] | No
             model = run_config["base_model"] if run_config else _adapter_base(adapter)
         tokenizer = adapter if adapter and _has_tokenizer(adapter) else model
         base = model
+    if adapter is None and options.adapter_weight != 1.0:
+        raise PcopilotError(f"--adapter_weight scales a LoRA adapter, and {base} has none (a full fine-tune?)")
     family = options.family or (run_config or {}).get("family")
-    weight = options.adapter_weight if adapter else 1.0
-    return ModelSpec(base, tokenizer, adapter, weight, family), run_config
+    return ModelSpec(base, tokenizer, adapter, options.adapter_weight, family), run_config
 
 
 @dataclass
@@ -111,16 +113,16 @@ class LoadedModel:
                 return getattr(config, name)
         return 2048
 
-    def release(self) -> None:
-        """Frees the weights (before the next column of a comparison is loaded)."""
-        from personal_copilot.modeling import has_cuda
 
-        self.model = None
-        gc.collect()
-        if has_cuda():
-            import torch
+def free_accelerator_memory() -> None:
+    """Collects models nothing refers to any more and returns their GPU memory to the driver."""
+    from personal_copilot.modeling import has_cuda
 
-            torch.cuda.empty_cache()
+    gc.collect()
+    if has_cuda():
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def load_for_eval(spec: ModelSpec, precision: str) -> LoadedModel:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from personal_copilot.configs import to_plain, write_report, write_run_config
@@ -33,9 +34,11 @@ from personal_copilot.evaluate.benchmarks import (
 from personal_copilot.evaluate.compare import collect_metrics, plot_metrics, write_markdown
 from personal_copilot.evaluate.config import CompareConfig, FimEvalConfig, HumanEvalConfig, LossConfig
 from personal_copilot.evaluate.generation import ModelGenerator
-from personal_copilot.evaluate.heldout import resolve_held_out
-from personal_copilot.evaluate.models import ModelSpec, load_for_eval, resolve_model
+from personal_copilot.evaluate.heldout import HeldOut, resolve_held_out
+from personal_copilot.evaluate.holes import FimTask
+from personal_copilot.evaluate.models import ModelSpec, free_accelerator_memory, load_for_eval, resolve_model
 from personal_copilot.evaluate.report import CompareReport, FimReport, HumanEvalReport, LossReport
+from personal_copilot.evaluate.sandbox import Sandbox
 
 
 def run_humaneval(config: HumanEvalConfig) -> HumanEvalReport:
@@ -84,24 +87,22 @@ def run_loss(config: LossConfig) -> LossReport:
     return report
 
 
-def compare_columns(spec: ModelSpec, run_config: dict[str, Any] | None, weight: float) -> dict[str, ModelSpec]:
-    """The models compared: the base, the tuned model, and the adapter at `weight` when that is not 1.
+def compare_columns(spec: ModelSpec, run_config: dict[str, Any] | None) -> dict[str, ModelSpec]:
+    """The models compared: the base, the tuned model, and the adapter at its weight when that is not 1.
 
     Raises:
-        PcopilotError: nothing tuned to compare, or a weight for a model without adapter.
+        PcopilotError: nothing tuned to compare.
     """
     if spec.adapter is not None:
         columns = {"base": spec.without_adapter(), "tuned": replace(spec, adapter_weight=1.0)}
-        if weight != 1.0:
-            columns[f"tuned x{weight:g}"] = replace(spec, adapter_weight=weight)
+        if spec.adapter_weight != 1.0:
+            columns[f"tuned x{spec.adapter_weight:g}"] = spec
         return columns
     if run_config is None:
         raise PcopilotError(
             f"--model {spec.base} is not a training run and no --adapter is given: nothing tuned to compare with. "
             "Use --model BASE --adapter ADAPTER_OR_RUN, or --model RUN_DIR"
         )
-    if weight != 1.0:
-        raise PcopilotError(f"--adapter_weight scales a LoRA adapter; {spec.base} is a full fine-tune")
     return {"base": replace(spec, base=run_config["base_model"]), "tuned": spec}
 
 
@@ -129,42 +130,54 @@ def _settings_lines(config: CompareConfig, reports: dict[str, dict[str, Any]]) -
     return lines
 
 
+@dataclass
+class _SharedInputs:
+    """What every column of a comparison is evaluated on: the same held-out files, holes and sandbox."""
+
+    held_out: HeldOut | None
+    tasks: list[FimTask]
+    skipped: dict[str, int]
+    sandbox: Sandbox | None
+    run_config: dict[str, Any] | None
+
+
+def _evaluate_column(column: ModelSpec, config: CompareConfig, shared: _SharedInputs, out: Path) -> dict[str, Any]:
+    """The reports of one column; its model is loaded here and unreachable once this returns."""
+    loaded = load_for_eval(column, config.precision)
+    reports: dict[str, Any] = {}
+    if "fim" in config.benchmarks:
+        seed_everything(config.seed)
+        generator = fim_generator(loaded, config.fim, config.batch_size)
+        reports["fim"] = evaluate_fim(generator, shared.tasks, shared.held_out, config.fim, out)
+        reports["fim"].skipped = shared.skipped
+    if "loss" in config.benchmarks:
+        rows = RowSettings.of(config.loss, shared.run_config, config.seed, loaded.max_positions)
+        reports["loss"] = evaluate_loss(loaded, shared.held_out, config.loss, rows, config.batch_size, out)
+    if "humaneval" in config.benchmarks:
+        generator = ModelGenerator(loaded, batch_size=config.batch_size)
+        reports["humaneval"] = evaluate_humaneval(generator, config.humaneval, shared.sandbox, out, config.seed)
+    return reports
+
+
 def run_compare(config: CompareConfig) -> CompareReport:
     """Every benchmark on every column with the same settings; writes report.md, report.json, compare.png, the
     resolved config, and each column's holes and samples under OUTPUT/<column>/."""
     start = time.perf_counter()
     spec, run_config = resolve_model(config)
-    columns = compare_columns(spec, run_config, config.adapter_weight)
+    columns = compare_columns(spec, run_config)
     out = config.output
     out.mkdir(parents=True, exist_ok=True)
-    benchmarks = set(config.benchmarks)
     held_out = None
-    if benchmarks & {"fim", "loss"}:
+    if {"fim", "loss"} & set(config.benchmarks):
         held_out = resolve_held_out(config.data, run_config, config.eval_fraction, config.seed)
-    tasks, skipped = fim_tasks(held_out, config.fim, config.seed) if "fim" in benchmarks else ([], {})
+    tasks, skipped = fim_tasks(held_out, config.fim, config.seed) if "fim" in config.benchmarks else ([], {})
     reports: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:
-        sandbox = stack.enter_context(open_sandbox(config.humaneval)) if "humaneval" in benchmarks else None
+        sandbox = stack.enter_context(open_sandbox(config.humaneval)) if "humaneval" in config.benchmarks else None
+        shared = _SharedInputs(held_out, tasks, skipped, sandbox, run_config)
         for name, column in columns.items():
-            column_out = out / name.replace(" ", "-")
-            loaded = load_for_eval(column, config.precision)
-            reports[name] = {}
-            if "fim" in benchmarks:
-                seed_everything(config.seed)
-                generator = fim_generator(loaded, config.fim, config.batch_size)
-                reports[name]["fim"] = evaluate_fim(generator, tasks, held_out, config.fim, column_out)
-                reports[name]["fim"].skipped = skipped
-            if "loss" in benchmarks:
-                rows = RowSettings.of(config.loss, run_config, config.seed, loaded.max_positions)
-                reports[name]["loss"] = evaluate_loss(
-                    loaded, held_out, config.loss, rows, config.batch_size, column_out
-                )
-            if "humaneval" in benchmarks:
-                generator = ModelGenerator(loaded, batch_size=config.batch_size)
-                reports[name]["humaneval"] = evaluate_humaneval(
-                    generator, config.humaneval, sandbox, column_out, config.seed
-                )
-            loaded.release()
+            reports[name] = _evaluate_column(column, config, shared, out / name.replace(" ", "-"))
+            free_accelerator_memory()  # the column's model, before the next one is loaded
     metrics = collect_metrics(list(columns), reports)
     described = {name: column.describe() for name, column in columns.items()}
     write_markdown(out / "report.md", described, metrics, _settings_lines(config, reports))

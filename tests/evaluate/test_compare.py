@@ -54,17 +54,15 @@ def test_compare_writes_both_columns_the_difference_and_a_chart(
 
 def test_the_columns_of_a_comparison() -> None:
     tuned = ModelSpec("base-model", "run", adapter="run", adapter_weight=0.8)
-    assert compare_columns(tuned, None, 0.8) == {
+    assert compare_columns(tuned, None) == {
         "base": ModelSpec("base-model", "run"),
         "tuned": ModelSpec("base-model", "run", adapter="run"),
         "tuned x0.8": tuned,
     }
     full = ModelSpec("runs/full", "runs/full")
-    assert compare_columns(full, {"base_model": "base-model"}, 1.0)["base"] == ModelSpec("base-model", "runs/full")
+    assert compare_columns(full, {"base_model": "base-model"})["base"] == ModelSpec("base-model", "runs/full")
     with pytest.raises(PcopilotError, match="nothing tuned to compare"):
-        compare_columns(ModelSpec("base-model", "base-model"), None, 1.0)
-    with pytest.raises(PcopilotError, match="full fine-tune"):
-        compare_columns(full, {"base_model": "base-model"}, 0.8)
+        compare_columns(ModelSpec("base-model", "base-model"), None)
 
 
 def test_compare_needs_a_model() -> None:

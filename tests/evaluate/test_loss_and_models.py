@@ -68,6 +68,8 @@ def test_a_run_directory_names_its_base_adapter_tokenizer_and_family(lora_run: P
     assert adapter_only.base == base
     with pytest.raises(PcopilotError, match="give --adapter only with a base model"):
         resolve_model(ModelOptions(model=str(lora_run), adapter=str(lora_run)))
+    with pytest.raises(PcopilotError, match="--adapter_weight scales a LoRA adapter"):
+        resolve_model(ModelOptions(model=base, adapter_weight=0.8))
 
 
 def test_a_plain_adapter_directory_names_its_base(lora_run: Path, tiny_models: dict, tmp_path: Path) -> None:
