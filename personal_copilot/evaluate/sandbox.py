@@ -8,7 +8,8 @@ holds no secrets; the evaluator, which may hold a model on a GPU, is never forke
 a child forked for it. Each child:
 
 - runs in a fresh temporary directory (its working directory, HOME and TMPDIR), which goes away with it;
-- is killed with its whole process group when the wall-clock timeout passes (RLIMIT_CPU is a backstop);
+- is killed with its whole process group once it has given its verdict, or when the wall-clock timeout passes
+  (RLIMIT_CPU is a backstop);
 - may use `memory_mb` of address space (RLIMIT_AS), write files of at most `file_size_mb` (RLIMIT_FSIZE), dump no
   core, and start no process (RLIMIT_NPROC 0, which binds non-root users);
 - has stdin, stdout and stderr on /dev/null and no other open descriptor than the pipe its verdict goes to;
