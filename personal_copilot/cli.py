@@ -103,6 +103,31 @@ COMMANDS: dict[str, Command | CommandGroup] = {
             ),
         },
     ),
+    "eval": CommandGroup(
+        summary="Did it learn your code, and did it forget general coding? FIM, loss and HumanEval, base vs tuned.",
+        commands={
+            "humaneval": Command(
+                summary="HumanEval pass@k of a model (or of completions made elsewhere), run in a sandbox.",
+                config="personal_copilot.evaluate.config:HumanEvalConfig",
+                run="personal_copilot.evaluate.run:run_humaneval",
+            ),
+            "fim": Command(
+                summary="Fill-in-the-middle on held-out files of your code: exact match, edit similarity, parses.",
+                config="personal_copilot.evaluate.config:FimEvalConfig",
+                run="personal_copilot.evaluate.run:run_fim",
+            ),
+            "loss": Command(
+                summary="Loss and perplexity on held-out files of your code, plain and fill-in-the-middle tokens.",
+                config="personal_copilot.evaluate.config:LossConfig",
+                run="personal_copilot.evaluate.run:run_loss",
+            ),
+            "compare": Command(
+                summary="Base vs tuned (vs a weighted adapter) on all of the above, one report with a chart.",
+                config="personal_copilot.evaluate.config:CompareConfig",
+                run="personal_copilot.evaluate.run:run_compare",
+            ),
+        },
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart.config:QuickstartConfig",

@@ -1,4 +1,5 @@
-"""The command line: the stage table, --help for every flag, YAML configs and their precedence, bad flags."""
+"""The command line: the stage table and its groups, --help for every flag, YAML configs and their precedence, bad
+flags."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def test_stage_help_documents_every_flag(stage: str, capsys) -> None:
 def test_group_help_lists_its_commands_and_unknown_ones_are_errors(group: str, capsys) -> None:
     assert main([group, "--help"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith(f"usage: pcopilot {group} <command>")
     for name, command in COMMANDS[group].commands.items():
         assert f"  {name} " in out and command.summary in out
     assert main([group]) == 2
@@ -79,7 +81,7 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_stage_packages_import_no_ml_library() -> None:
-    stages = ["collect", "dataset", "train", "adapters", "quickstart"]
+    stages = ["collect", "dataset", "train", "adapters", "evaluate", "quickstart"]
     code = (
         f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets') if m in sys.modules]\n"
