@@ -30,7 +30,7 @@ class Command:
     """Name of a list field that also takes positional arguments (`pcopilot collect SOURCE...`)."""
 
 
-COMMANDS: dict[str, Command] = {
+COMMANDS: dict[str, Command] = {  # a two-word name (`export gguf`) is a sub-command
     "collect": Command(
         summary="Repositories (folders, git URLs, github:ORG) -> a deduplicated, redacted Parquet code dataset.",
         config="personal_copilot.collect.config:CollectConfig",
@@ -57,12 +57,41 @@ COMMANDS: dict[str, Command] = {
         config="personal_copilot.train.estimate_config:EstimateConfig",
         run="personal_copilot.train.estimate:run_estimate",
     ),
+    "export gguf": Command(
+        summary="Merge a run's adapter and convert the model to GGUF with llama.cpp's converter, FIM ids included.",
+        config="personal_copilot.export.config:GgufConfig",
+        run="personal_copilot.export.run:run_export_gguf",
+    ),
+    "export ollama": Command(
+        summary="An Ollama Modelfile for a GGUF, whose template fills in the middle (Ollama's .Suffix).",
+        config="personal_copilot.export.config:OllamaConfig",
+        run="personal_copilot.export.run:run_export_ollama",
+    ),
+    "export editor": Command(
+        summary="llm-vscode, Continue or Tabby settings for your model: FIM and stop tokens, context window.",
+        config="personal_copilot.export.config:EditorConfig",
+        run="personal_copilot.export.run:run_export_editor",
+    ),
+    "run": Command(
+        summary="Complete code locally from a GGUF with llama-cpp-python (fill-in-the-middle with --suffix).",
+        config="personal_copilot.export.config:CompletionConfig",
+        run="personal_copilot.export.run:run_completion",
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart:QuickstartConfig",
         run="personal_copilot.quickstart:run_quickstart",
     ),
 }
+
+
+def split_command(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The command the first one or two arguments name (`train`, `export gguf`) and the arguments after it."""
+    for words in (2, 1):
+        name = " ".join(argv[:words])
+        if len(argv) >= words and name in COMMANDS:
+            return name, argv[words:]
+    return None, argv
 
 
 def _load(reference: str) -> Any:
@@ -135,11 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("-V", "--version"):
         print(f"personal-copilot {__version__}")
         return 0
-    name = argv[0]
-    if name not in COMMANDS:
-        print(f"pcopilot: unknown stage {name!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
-        return 2
-    config = parse_config(name, argv[1:])
+    name, arguments = split_command(argv)
+    if name is None:
+        group = [command for command in COMMANDS if command.startswith(argv[0] + " ")]
+        if not group:
+            print(f"pcopilot: unknown stage {argv[0]!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+            return 2
+        asked_for_help = argv[1:2] in (["-h"], ["--help"])
+        message = f"pcopilot {argv[0]}: choose one of: {', '.join(group)}"
+        print(message, file=sys.stdout if asked_for_help else sys.stderr)
+        return 0 if asked_for_help else 2
+    config = parse_config(name, arguments)
     run = _load(COMMANDS[name].run)
     try:
         report = run(config)

@@ -61,10 +61,10 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_stage_packages_import_no_ml_library() -> None:
-    stages = ["collect", "dataset", "train"]
+    stages = ["collect", "dataset", "train", "export"]
     code = (
         f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
-        "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets', 'gguf', 'llama_cpp') if m in sys.modules]\n"
         "assert not heavy, heavy"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -161,3 +161,10 @@ def test_collect_exit_status_says_a_source_failed(make_repo, tmp_path: Path, cap
     argv = ["collect", str(repo), str(tmp_path / "missing"), "--output", str(tmp_path / "out"), "--workers", "1"]
     assert main(argv) == 1
     assert "no such directory" in capsys.readouterr().out
+
+
+def test_a_command_group_lists_its_sub_commands(capsys) -> None:
+    assert main(["export"]) == 2
+    assert "choose one of: export gguf, export ollama, export editor" in capsys.readouterr().err
+    assert main(["export", "--help"]) == 0
+    assert "export gguf" in capsys.readouterr().out
