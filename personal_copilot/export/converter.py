@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from personal_copilot.console import progress_enabled, stderr
 from personal_copilot.errors import PcopilotError
@@ -90,27 +91,47 @@ def _fetch_from_sdist(version: str, directory: Path) -> None:
                 "llama.cpp checkout, or at the vendor/llama.cpp folder of that sdist unpacked by hand"
             )
         unpacked = Path(work) / "llama.cpp"
-        with tarfile.open(archives[0]) as archive:
-            top = archives[0].name.removesuffix(".tar.gz")
-            vendor = f"{top}/vendor/llama.cpp/"
-            members = []
-            for member in archive.getmembers():
-                relative = member.name.removeprefix(vendor)
-                if member.name.startswith(vendor) and relative.startswith(_SDIST_MEMBERS):
-                    member.name = relative
-                    members.append(member)
-            archive.extractall(unpacked, members=members, filter="data")
-        if _missing_files(unpacked):
-            missing = ", ".join(_missing_files(unpacked))
-            raise PcopilotError(
-                f"the llama-cpp-python {version} sdist has no vendored converter ({missing} missing); point "
-                "--llama_cpp_dir at a llama.cpp checkout"
-            )
+        unpack_converter(archives[0], unpacked)
         try:
             unpacked.rename(directory)
         except OSError:
             if _missing_files(directory):  # not a concurrent fetch that finished first
                 raise
+
+
+def unpack_converter(sdist: Path, directory: Path) -> None:
+    """Unpacks the converter of a llama-cpp-python sdist (`vendor/llama.cpp/`: the script, `conversion/`,
+    `gguf-py/`, the licence) into `directory`, and nothing else.
+
+    Raises:
+        PcopilotError: the sdist has no vendored converter.
+    """
+    with tarfile.open(sdist) as archive:
+        vendor = f"{sdist.name.removesuffix('.tar.gz')}/vendor/llama.cpp/"
+        members = []
+        for member in archive.getmembers():
+            relative = member.name.removeprefix(vendor)
+            if member.name.startswith(vendor) and relative.startswith(_SDIST_MEMBERS):
+                member.name = relative
+                members.append(member)
+        archive.extractall(directory, members=members, filter="data")
+    missing = _missing_files(directory)
+    if missing:
+        raise PcopilotError(
+            f"{sdist.name} has no vendored converter ({', '.join(missing)} missing); point --llama_cpp_dir at a "
+            "llama.cpp checkout"
+        )
+
+
+def check_convertible(config: dict[str, Any]) -> None:
+    """Fails before any work on model shapes the converter writes wrongly (`config`: the HF config as a dict)."""
+    n_inner, n_embd = config.get("n_inner"), config.get("n_embd")
+    if config.get("model_type") == "gpt_bigcode" and n_inner not in (None, 4 * n_embd):
+        raise PcopilotError(
+            f"llama.cpp's converter writes a GPT-BigCode model's feed-forward size as 4 x n_embd ({4 * n_embd}), "
+            f"but this model has n_inner {n_inner}: llama.cpp could not load the GGUF. Published StarCoder / "
+            "SantaCoder checkpoints (and scratch:tiny-starcoder) have 4 x n_embd"
+        )
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,16 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from personal_copilot.configs import write_atomic, write_report, write_run_config
 from personal_copilot.console import progress_bar
-from personal_copilot.dataset import get_family, load_tokenizer
+from personal_copilot.dataset import ModelFamily, get_family, load_tokenizer
 from personal_copilot.errors import PcopilotError
 from personal_copilot.export.config import CompletionConfig, EditorConfig, GgufConfig, OllamaConfig
-from personal_copilot.export.converter import ConversionSpec, find_converter, run_converter
+from personal_copilot.export.converter import ConversionSpec, check_convertible, find_converter, run_converter
 from personal_copilot.export.editor import CompletionEndpoint, editor_snippet
-from personal_copilot.export.gguf_metadata import check_fim_metadata, fim_metadata, read_gguf
+from personal_copilot.export.gguf_metadata import GgufInfo, check_fim_metadata, fim_metadata, read_gguf
 from personal_copilot.export.local import (
     default_context_window,
     fim_prompt_ids,
@@ -38,7 +39,7 @@ from personal_copilot.export.pretokenizer import PROBE_TEXTS, check_tokenizer_pa
 from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
 
 _CHECK_CONTEXT = 512
-"""Context of the llama.cpp instance that checks a converted GGUF (it only tokenizes)."""
+"""Context of the llama.cpp instance that loads a converted GGUF to check it."""
 
 
 def _require_gguf_extra(*modules: str) -> None:
@@ -50,15 +51,26 @@ def _require_gguf_extra(*modules: str) -> None:
         )
 
 
-def _check_convertible(config: dict) -> None:
-    """Fails early on model shapes llama.cpp's converter writes wrongly."""
-    n_inner, n_embd = config.get("n_inner"), config.get("n_embd")
-    if config.get("model_type") == "gpt_bigcode" and n_inner not in (None, 4 * n_embd):
-        raise PcopilotError(
-            f"llama.cpp's converter writes a GPT-BigCode model's feed-forward size as 4 x n_embd ({4 * n_embd}), "
-            f"but this model has n_inner {n_inner}: llama.cpp could not load the GGUF. Published StarCoder / "
-            "SantaCoder checkpoints (and scratch:tiny-starcoder) have 4 x n_embd"
-        )
+def _conversion_spec(model_dir: Path, metadata: dict[str, int]) -> ConversionSpec:
+    architecture = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["architectures"][0]
+    tokenizer_json = model_dir / "tokenizer.json"
+    pre_tokenizer = None
+    if tokenizer_json.is_file():
+        pre_tokenizer = llama_cpp_pre_tokenizer(json.loads(tokenizer_json.read_text(encoding="utf-8")))
+    return ConversionSpec(architecture=architecture, pre_tokenizer=pre_tokenizer, metadata=metadata)
+
+
+def _check_gguf(path: Path, tokenizer: Any, family: ModelFamily) -> tuple[GgufInfo, dict[str, int], int]:
+    """The header read back, its checked FIM keys, and the number of texts llama.cpp (which must load the file)
+    tokenized exactly like the HF tokenizer."""
+    info = read_gguf(path)
+    fim_token_ids = check_fim_metadata(info)
+    llm = open_model(path, min(info.context_length or _CHECK_CONTEXT, _CHECK_CONTEXT))
+    try:
+        probes = [*PROBE_TEXTS, family.fim_prompt("def f(x):\n    ", "\n    return y\n")]
+        return info, fim_token_ids, check_tokenizer_parity(llm, tokenizer, probes)
+    finally:
+        llm.close()
 
 
 def run_export_gguf(config: GgufConfig) -> GgufReport:
@@ -72,7 +84,7 @@ def run_export_gguf(config: GgufConfig) -> GgufReport:
     tokenizer = load_tokenizer(source.tokenizer)
     family = get_family(config.family or source.family or tokenizer)
     metadata = fim_metadata(tokenizer.get_vocab(), family)
-    _check_convertible(AutoConfig.from_pretrained(source.base).to_dict())
+    check_convertible(AutoConfig.from_pretrained(source.base).to_dict())
     llama_cpp_dir = find_converter(config.llama_cpp_dir)
     output = config.output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -82,28 +94,12 @@ def run_export_gguf(config: GgufConfig) -> GgufReport:
         merging = time.perf_counter()
         with progress_bar("merging the adapter" if source.adapter else "reading the model", total=None):
             model_dir = materialize(source, tokenizer, Path(work) / "model")
-        merged = time.perf_counter()
-        model_config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        tokenizer_json = model_dir / "tokenizer.json"
-        spec = ConversionSpec(
-            architecture=model_config["architectures"][0],
-            pre_tokenizer=llama_cpp_pre_tokenizer(json.loads(tokenizer_json.read_text(encoding="utf-8")))
-            if tokenizer_json.is_file()
-            else None,
-            metadata=metadata,
-        )
-        converted = Path(work) / output.name
+        converting = time.perf_counter()
+        converted, spec = Path(work) / output.name, _conversion_spec(model_dir, metadata)
         with progress_bar(f"converting to GGUF ({config.outtype})", total=None):
             run_converter(llama_cpp_dir, spec, model_dir, converted, config.outtype, log)
-        convert_seconds = time.perf_counter() - merged
-        info = read_gguf(converted)
-        fim_token_ids = check_fim_metadata(info)
-        llm = open_model(converted, min(info.context_length or _CHECK_CONTEXT, _CHECK_CONTEXT))  # llama.cpp loads it
-        try:
-            probes = [*PROBE_TEXTS, family.fim_prompt("def f(x):\n    ", "\n    return y\n")]
-            texts_checked = check_tokenizer_parity(llm, tokenizer, probes)
-        finally:
-            llm.close()
+        converted_at = time.perf_counter()
+        info, fim_token_ids, texts_checked = _check_gguf(converted, tokenizer, family)
         os.replace(converted, output)
     report = GgufReport(
         output=str(output),
@@ -116,8 +112,8 @@ def run_export_gguf(config: GgufConfig) -> GgufReport:
         fim_token_ids=fim_token_ids,
         tokenizer_texts_checked=texts_checked,
         converter=str(llama_cpp_dir),
-        merge_seconds=round(merged - merging, 2),
-        convert_seconds=round(convert_seconds, 2),
+        merge_seconds=round(converting - merging, 2),
+        convert_seconds=round(converted_at - converting, 2),
         seconds=round(time.perf_counter() - start, 2),
     )
     extra = {"base_model": source.base, "adapter": report.adapter, "family": family.name}
