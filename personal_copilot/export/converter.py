@@ -156,7 +156,10 @@ def run_converter(
     """
     command = [sys.executable, "-m", "personal_copilot.export.converter_child", str(llama_cpp_dir)]
     command += [json.dumps(asdict(spec)), str(model_dir), "--outfile", str(output), "--outtype", outtype]
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very personal_copilot
+    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    env = os.environ | {"PYTHONPATH": python_path}
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     if result.returncode == 0 and output.is_file():
         return
     log.write_text(result.stdout, encoding="utf-8")

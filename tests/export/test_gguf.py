@@ -148,6 +148,36 @@ def test_cli_f32_export_with_explicit_converter_is_exact_and_twice_the_size(
     np.testing.assert_allclose(llama_cpp_logits(str(output), ids), transformers_logits(tuned_model, ids), atol=1e-4)
 
 
+def test_a_starcoder_architecture_model_converts_exactly(tokenizer_dir: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPTBigCodeConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = GPTBigCodeConfig(
+        vocab_size=len(tokenizer),
+        n_embd=64,
+        n_inner=256,  # StarCoder's 4 x n_embd, the shape llama.cpp's converter writes
+        n_layer=2,
+        n_head=4,
+        n_positions=512,
+        multi_query=True,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    model.save_pretrained(tmp_path / "starcoder")
+    tokenizer.save_pretrained(tmp_path / "starcoder")
+
+    report = run_export_gguf(GgufConfig(model=str(tmp_path / "starcoder"), output=tmp_path / "sc.gguf", outtype="f32"))
+
+    assert report.adapter is None and read_gguf(tmp_path / "sc.gguf").architecture == "starcoder"
+    ids = prompt_ids(tokenizer, *PROMPTS["fim"])
+    with torch.no_grad():
+        expected = model(torch.tensor([ids])).logits[0].numpy()
+    np.testing.assert_allclose(llama_cpp_logits(report.output, ids), expected, atol=1e-3)
+
+
 def test_unknown_pre_tokenizer_fails_with_the_reason_and_leaves_no_gguf(tiny_models, tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(tiny_models["llama"], model)
