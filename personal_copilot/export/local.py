@@ -43,7 +43,10 @@ def fim_prompt_ids(llm: Any, info: GgufInfo, prefix: str, suffix: str) -> list[i
     """`FIM_PRE prefix FIM_SUF suffix FIM_MID` with the GGUF's FIM ids; sentinel text in the code stays text."""
     keys = fim_keys()
     pre, suf, mid = (info.token_ids[keys[role][0]] for role in ("prefix", "suffix", "middle"))
-    encode = lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)  # noqa: E731
+
+    def encode(text: str) -> list[int]:
+        return llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
     return [pre, *encode(prefix), suf, *encode(suffix), mid]
 
 

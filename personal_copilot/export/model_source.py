@@ -61,8 +61,8 @@ def resolve_model_source(model: str, adapter: Path | None = None) -> ModelSource
         adapter = Path(adapter).expanduser()
         if own_adapter is not None:
             raise PcopilotError(
-                f"--model {model} already brings the adapter {own_adapter}; give its base model with --adapter, "
-                "or leave --adapter out"
+                f"--model {model} already brings the adapter {own_adapter}; to merge another adapter, pass the base "
+                f"model ({base}) as --model, or leave --adapter out"
             )
         if not (adapter / ADAPTER_CONFIG).is_file():
             raise PcopilotError(f"--adapter {adapter} is not a LoRA adapter directory (no {ADAPTER_CONFIG})")

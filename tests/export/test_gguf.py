@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from personal_copilot.cli import main
-from personal_copilot.dataset import FimEncoder
+from personal_copilot.dataset import FAMILIES, FimEncoder
 from personal_copilot.errors import PcopilotError
 from personal_copilot.export import GgufConfig, find_converter, read_gguf, run_export_gguf
 from personal_copilot.export.local import fim_prompt_ids, generate, open_model, plain_prompt_ids
@@ -133,6 +133,17 @@ def test_run_command_prints_the_fim_completion(gguf_f16, tuned_model, run_tokeni
     assert main(argv) == 0
 
     assert capsys.readouterr().out == expected + "\n"
+    handwritten = FAMILIES["starcoder"].fim_prompt(prefix, suffix)  # sentinel text acts as sentinels without --suffix
+    assert main(["run", "--gguf", gguf_f16.output, "--prompt", handwritten, "--max_tokens", "12"]) == 0
+    assert capsys.readouterr().out == expected + "\n"
+
+
+def test_run_says_when_the_prompt_does_not_fit(gguf_f16, capsys) -> None:
+    argv = ["run", "--gguf", gguf_f16.output, "--prompt", "x = 1\n" * 100, "--context_window", "64"]
+
+    assert main(argv) == 2
+    error = capsys.readouterr().err  # llama.cpp raises a tiny context to its minimum (256), which the message names
+    assert "the prompt is 400 tokens, the context window 256: shorten it or raise --context_window" in error
 
 
 def test_cli_f32_export_with_explicit_converter_is_exact_and_twice_the_size(
