@@ -14,6 +14,7 @@ $(VENV)/.core: pyproject.toml constraints.txt
 
 $(VENV)/.dev: $(VENV)/.core
 	$(PIP) --editable ".[dev]"
+	$(BIN)/python -c "from personal_copilot.export import find_converter; find_converter()"  # llama.cpp's converter, via pip
 	touch $@
 
 quickstart: $(VENV)/.core

@@ -128,6 +128,31 @@ COMMANDS: dict[str, Command | CommandGroup] = {
             ),
         },
     ),
+    "export": CommandGroup(
+        summary="Run it on a laptop: GGUF for llama.cpp (FIM ids checked), an Ollama Modelfile, editor settings.",
+        commands={
+            "gguf": Command(
+                summary="Merge the adapter and convert with llama.cpp's converter; FIM token ids checked in the GGUF.",
+                config="personal_copilot.export.config:GgufConfig",
+                run="personal_copilot.export.run:run_export_gguf",
+            ),
+            "ollama": Command(
+                summary="An Ollama Modelfile for a GGUF, with a template that fills in the middle (.Suffix).",
+                config="personal_copilot.export.config:OllamaConfig",
+                run="personal_copilot.export.run:run_export_ollama",
+            ),
+            "editor": Command(
+                summary="Settings for llm-vscode, Continue or Tabby: the family's FIM tokens, stops and context.",
+                config="personal_copilot.export.config:EditorConfig",
+                run="personal_copilot.export.run:run_export_editor",
+            ),
+        },
+    ),
+    "run": Command(
+        summary="A local completion (with --suffix: fill in the middle) from a GGUF through llama-cpp-python.",
+        config="personal_copilot.export.config:CompletionConfig",
+        run="personal_copilot.export.run:run_completion",
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart.config:QuickstartConfig",

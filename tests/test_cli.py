@@ -81,10 +81,10 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_stage_packages_import_no_ml_library() -> None:
-    stages = ["collect", "dataset", "train", "adapters", "evaluate", "quickstart"]
+    stages = ["collect", "dataset", "train", "adapters", "evaluate", "export", "quickstart"]
     code = (
         f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
-        "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets', 'gguf', 'llama_cpp') if m in sys.modules]\n"
         "assert not heavy, heavy"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,0 +1,57 @@
+"""Stage 6, `pcopilot export gguf|ollama|editor` and `pcopilot run`: a trained model as one GGUF file for llama.cpp
+(llama.cpp's own converter, FIM token ids in the metadata), an Ollama Modelfile that fills in the middle, settings
+snippets for llm-vscode / Continue / Tabby, and a local completion with llama-cpp-python. Importing it imports no
+torch, gguf or llama_cpp.
+"""
+
+from personal_copilot.export.config import CompletionConfig, EditorConfig, GgufConfig, OllamaConfig
+from personal_copilot.export.converter import LLAMA_CPP_DIR_ENV, converter_cache_dir, find_converter
+from personal_copilot.export.editor import (
+    CompletionEndpoint,
+    continue_config,
+    editor_snippet,
+    fim_parts,
+    llm_vscode_settings,
+    tabby_config,
+)
+from personal_copilot.export.gguf_metadata import GgufInfo, check_fim_metadata, fim_keys, fim_metadata, read_gguf
+from personal_copilot.export.model_source import ModelSource, resolve_model_source
+from personal_copilot.export.ollama import modelfile, ollama_template
+from personal_copilot.export.pretokenizer import check_tokenizer_parity, llama_cpp_pre_tokenizer
+from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
+from personal_copilot.export.run import run_completion, run_export_editor, run_export_gguf, run_export_ollama
+
+__all__ = [
+    "LLAMA_CPP_DIR_ENV",
+    "CompletionConfig",
+    "CompletionEndpoint",
+    "CompletionReport",
+    "EditorConfig",
+    "EditorReport",
+    "GgufConfig",
+    "GgufInfo",
+    "GgufReport",
+    "ModelSource",
+    "OllamaConfig",
+    "OllamaReport",
+    "check_fim_metadata",
+    "check_tokenizer_parity",
+    "continue_config",
+    "converter_cache_dir",
+    "editor_snippet",
+    "fim_keys",
+    "fim_metadata",
+    "fim_parts",
+    "find_converter",
+    "llama_cpp_pre_tokenizer",
+    "llm_vscode_settings",
+    "modelfile",
+    "ollama_template",
+    "read_gguf",
+    "resolve_model_source",
+    "run_completion",
+    "run_export_editor",
+    "run_export_gguf",
+    "run_export_ollama",
+    "tabby_config",
+]
