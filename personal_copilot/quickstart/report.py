@@ -28,9 +28,14 @@ class Row:
 
     @property
     def improved(self) -> bool | None:
-        if self.delta is None:
+        """True when tuned is better, False when worse, None when equal or unknown."""
+        if not self.delta:
             return None
         return self.delta > 0 if self.higher_is_better else self.delta < 0
+
+    @property
+    def mark(self) -> str:
+        return {True: "better", False: "worse", None: "same" if self.delta == 0 else ""}[self.improved]
 
 
 @dataclass
@@ -89,10 +94,8 @@ def render_markdown(content: ReportContent) -> str:
     lines = [f"# {title}", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in facts), ""]
     lines += ["## Base vs tuned", "", "| metric | group | base | tuned | Δ | |", "|---|---|---:|---:|---:|---|"]
     for row in rows:
-        mark = {True: "better", False: "worse", None: ""}[row.improved]
-        lines.append(
-            f"| {row.name} | {row.group} | {_fmt(row.base)} | {_fmt(row.tuned)} | {_fmt(row.delta, True)} | {mark} |"
-        )
+        values = f"{_fmt(row.base)} | {_fmt(row.tuned)} | {_fmt(row.delta, True)}"
+        lines.append(f"| {row.name} | {row.group} | {values} | {row.mark} |")
     status = "✅" if verdict.own_code_better and verdict.general_code_kept else "⚠️"
     lines += ["", f"**Verdict {status}**", "", *(f"- {line}" for line in verdict.lines), ""]
     for caption, path in images.items():
@@ -111,8 +114,7 @@ def render_html(content: ReportContent) -> str:
     fact_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)
     metric_rows = "".join(
         f"<tr><td>{e(r.name)}</td><td>{e(r.group)}</td><td>{_fmt(r.base)}</td><td>{_fmt(r.tuned)}</td>"
-        f"<td>{_fmt(r.delta, True)}</td><td class='{'good' if r.improved else 'bad'}'>"
-        f"{'better' if r.improved else ('worse' if r.improved is False else '')}</td></tr>"
+        f"<td>{_fmt(r.delta, True)}</td><td class='{'good' if r.improved else 'bad'}'>{r.mark}</td></tr>"
         for r in rows
     )
     verdict_items = "".join(f"<li>{e(line)}</li>" for line in verdict.lines)

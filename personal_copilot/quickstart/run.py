@@ -5,6 +5,7 @@ pcopilot quickstart            # collect -> base -> LoRA FIM fine-tune -> evalua
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +13,19 @@ from pathlib import Path
 import personal_copilot
 from personal_copilot.collect import CollectConfig, CollectReport, run_collect
 from personal_copilot.configs import write_report, write_run_config
-from personal_copilot.console import print_summary, stderr
+from personal_copilot.console import print_summary, print_table, stderr, stdout
+from personal_copilot.errors import PcopilotError
+from personal_copilot.evaluate import (
+    CompareConfig,
+    CompareReport,
+    FimSettings,
+    HumanEvalSettings,
+    LossSettings,
+    run_compare,
+)
 from personal_copilot.quickstart.base import RECIPES, BaseModel, build_base
 from personal_copilot.quickstart.config import BaseConfig, QuickstartConfig
+from personal_copilot.quickstart.report import ReportContent, Row, Verdict, judge, write_reports
 from personal_copilot.train import LoraSettings, OptimSettings, TrainConfig, TrainReport, run_train
 
 
@@ -105,6 +116,10 @@ class QuickstartReport:
     collect: CollectReport
     base: BaseReport
     train: TrainReport
+    rows: list[Row]
+    verdict: Verdict
+    files: dict[str, str]
+    commands: list[tuple[str, str]]
     seconds: float
     exit_code: int = 0
 
@@ -113,30 +128,44 @@ class QuickstartReport:
             "pcopilot quickstart",
             [
                 ("files collected", self.collect.files_kept),
-                ("base model", f"{self.base.model_dir} ({'cached' if self.base.reused else 'built'})"),
+                ("base model", f"{self.base.model_dir} ({'cached' if self.base.reused else 'built now'})"),
                 ("fine-tuned adapter", self.train.output),
-                ("eval loss after tuning", "-" if self.train.eval_loss is None else f"{self.train.eval_loss:.4f}"),
                 ("seconds", self.seconds),
+                *self.files.items(),
             ],
         )
+        print_table(
+            "base vs tuned (held-out files)",
+            ["metric", "group", "base", "tuned", "Δ"],
+            [(r.name, r.group, _cell(r.base), _cell(r.tuned), _cell(r.delta, True)) for r in self.rows],
+        )
+        status = (
+            "[green]tuned beats base[/green]"
+            if self.verdict.own_code_better
+            else "[red]tuned does NOT beat base[/red]"
+        )
+        kept = "general code kept" if self.verdict.general_code_kept else "[red]general code forgotten[/red]"
+        stdout.print(f"verdict: {status}, {kept}")
+        for line in self.verdict.lines:
+            stdout.print(f"  - {line}", soft_wrap=True)
+        for what, command in self.commands:
+            stdout.print(f"\n{what}:\n  {command}", soft_wrap=True, highlight=False)
 
 
-def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
-    """Runs the loop into `config.output` and returns the reports of its steps."""
-    start = time.perf_counter()
-    out = config.output
-    sources = config.sources or [str(project_source())]
-    stderr.print("[bold]1/3[/bold] collecting your code …")
-    collect = run_collect(CollectConfig(sources=sources, output=out / "data", workers=config.workers))
-    stderr.print("[bold]2/3[/bold] building or reusing the base model …")
-    base = build_base(RECIPES[config.profile], config.base_cache_dir, config.rebuild_base)
-    stderr.print("[bold]3/3[/bold] fine-tuning it on your code (LoRA, FIM) …")
+def _cell(value: float | None, sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.4f}" if sign else f"{value:.4f}"
+
+
+def _tune(config: QuickstartConfig, base: BaseModel, out: Path) -> TrainReport:
     recipe, base_recipe = TUNE_RECIPES[config.profile], RECIPES[config.profile]
-    train = run_train(
+    run = out / "run"
+    return run_train(
         TrainConfig(
             model=str(base.model_dir),
             data=[str(out / "data")],
-            output=out / "run",
+            output=run,
             method="lora",
             seq_len=base_recipe.seq_len,
             max_steps=recipe.max_steps,
@@ -146,17 +175,130 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
             eval_steps=max(1, recipe.max_steps // 4),
             save_steps=recipe.max_steps,
             logging_steps=max(1, recipe.max_steps // 30),
-            resume=(out / "run").is_dir() and any((out / "run").glob("checkpoint-*")),
+            resume=run.is_dir() and any(run.glob("checkpoint-*")),
             precision="fp32",
             gradient_checkpointing=False,
             lora=LoraSettings(r=recipe.rank, alpha=2 * recipe.rank),
             optim=OptimSettings(learning_rate=recipe.learning_rate, warmup_steps=max(1, recipe.max_steps // 20)),
         )
     )
+
+
+def _evaluate(config: QuickstartConfig, base: BaseModel, out: Path) -> tuple[list[Row], dict[str, str]]:
+    """Base vs tuned with identical settings: FIM, loss and a few HumanEval problems on held-out own code, and the
+    loss on the standard-library files the base held out (general code, the forgetting check)."""
+    recipe = EVAL_RECIPES[config.profile]
+    shared = {"model": str(out / "run"), "precision": "fp32", "seed": 0}
+    own = run_compare(
+        CompareConfig(
+            **shared,
+            output=out / "eval" / "own_code",
+            fim=FimSettings(num_examples=recipe.fim_examples, max_new_tokens=recipe.fim_max_new_tokens),
+            loss=LossSettings(max_rows=recipe.loss_rows),
+            humaneval=HumanEvalSettings(
+                limit=recipe.humaneval_problems, max_new_tokens=recipe.humaneval_max_new_tokens, workers=config.workers
+            ),
+        )
+    )
+    general = run_compare(
+        CompareConfig(
+            **shared,
+            data=str(base.data_dir),
+            eval_fraction=base.recipe.eval_fraction,
+            output=out / "eval" / "general_code",
+            benchmarks=["loss"],
+            loss=LossSettings(max_rows=recipe.loss_rows),
+        )
+    )
+    rows = _rows(own, {"held-out loss": ("own-code loss", "own code")}) + _rows(
+        general, {"held-out loss": ("general-code loss", "general code")}, only=("held-out loss",)
+    )
+    return rows, {"own-code comparison": own.files["table"], "general-code comparison": general.files["table"]}
+
+
+_GROUPS = {"fim": "own code", "loss": "own code", "humaneval": "general code"}
+
+
+def _rows(
+    report: CompareReport, renames: dict[str, tuple[str, str]], only: tuple[str, ...] | None = None
+) -> list[Row]:
+    base, tuned = list(report.columns)[:2]
+    rows = []
+    for metric in report.metrics:
+        if only is not None and metric.name not in only:
+            continue
+        name, group = renames.get(metric.name, (metric.name, _GROUPS[metric.benchmark]))
+        rows.append(Row(name, group, metric.values.get(base), metric.values.get(tuned), metric.higher_is_better))
+    return rows
+
+
+def _next_commands(out: Path) -> list[tuple[str, str]]:
+    run = out / "run"
+    return [
+        (
+            "Serve the tuned model to your editor (TGI, OpenAI, Ollama and llama.cpp protocols)",
+            f"pcopilot serve --model {run}",
+        ),
+        (
+            "Settings for llm-vscode (or --client continue / tabby)",
+            f"pcopilot export editor --client llm-vscode --url http://127.0.0.1:8080 --model {run}",
+        ),
+        ("Run it with llama.cpp / Ollama", f"pcopilot export gguf --model {run} --output {out / 'model.gguf'}"),
+    ]
+
+
+def _images(out: Path, base: BaseModel) -> dict[str, str]:
+    images = {}
+    if (base.model_dir / "loss.png").is_file():
+        shutil.copyfile(base.model_dir / "loss.png", out / "base_pretraining_loss.png")
+        images["base model: pretraining loss on the standard library"] = "base_pretraining_loss.png"
+    candidates = {
+        "fine-tuning loss on your code": out / "run" / "loss.png",
+        "base vs tuned on your held-out files": out / "eval" / "own_code" / "compare.png",
+    }
+    images |= {caption: str(path.relative_to(out)) for caption, path in candidates.items() if path.is_file()}
+    return images
+
+
+def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
+    """Runs the loop into `config.output` and returns the reports of its steps."""
+    start = time.perf_counter()
+    out = config.output
+    out.mkdir(parents=True, exist_ok=True)
+    sources = config.sources or [str(project_source())]
+    stderr.print("[bold]1/5[/bold] collecting your code …")
+    collect = run_collect(CollectConfig(sources=sources, output=out / "data", workers=config.workers))
+    if collect.files_kept == 0:
+        raise PcopilotError(f"no code collected from {', '.join(sources)}: see {out / 'data' / 'report.json'}")
+    stderr.print("[bold]2/5[/bold] building or reusing the base model (first time: several minutes) …")
+    base = build_base(RECIPES[config.profile], config.base_cache_dir, config.rebuild_base)
+    stderr.print("[bold]3/5[/bold] fine-tuning it on your code (LoRA, FIM) …")
+    train = _tune(config, base, out)
+    stderr.print("[bold]4/5[/bold] evaluating base vs tuned on held-out files …")
+    rows, tables = _evaluate(config, base, out)
+    stderr.print("[bold]5/5[/bold] writing the report …")
+    verdict = judge(rows)
+    commands = _next_commands(out)
+    facts = [
+        ("code", ", ".join(sources)),
+        ("files kept / dropped", f"{collect.files_kept} / {sum(collect.dropped.values())}"),
+        ("base model", f"{base.recipe.model}, {base.recipe.max_steps} steps on the standard library ({base.key})"),
+        (
+            "fine-tune",
+            f"LoRA r={TUNE_RECIPES[config.profile].rank}, {train.steps} steps, {train.tokens_seen:,} tokens",
+        ),
+        *tables.items(),
+    ]
+    content = ReportContent("personal-copilot quickstart", facts, rows, verdict, _images(out, base), commands)
+    written = write_reports(out, content)
     report = QuickstartReport(
         collect=collect,
         base=_base_report(base),
         train=train,
+        rows=rows,
+        verdict=verdict,
+        files={"report (markdown)": str(written["markdown"]), "report (html)": str(written["html"])},
+        commands=commands,
         seconds=round(time.perf_counter() - start, 1),
         exit_code=collect.exit_code,
     )
