@@ -124,6 +124,35 @@ def load_base(directory: Path) -> BaseModel | None:
     )
 
 
+def replay_file(base: BaseModel) -> Path:
+    """A Parquet file of the standard-library files the base trained on (its held-out files left out), written once
+    beside the base: what a fine-tune mixes in to keep general code without touching the general-code test set."""
+    import pyarrow.parquet as pq
+
+    from personal_copilot.dataset import DatasetSplit, list_shards
+
+    path = base.data_dir.parent / "replay.parquet"
+    if path.is_file():
+        return path
+    split = base.general_split
+    held_out = DatasetSplit(
+        split["split_by"],
+        base.recipe.eval_fraction,
+        base.recipe.seed,
+        tuple(split["eval_repos"]),
+        tuple(split["eval_files"]),
+    )
+    table = pq.read_table(list_shards(base.data_dir), columns=["repo_id", "file_path", "content"])
+    keep = [
+        held_out.side(r, f) == "train"
+        for r, f in zip(table["repo_id"].to_pylist(), table["file_path"].to_pylist(), strict=True)
+    ]
+    partial = path.with_suffix(".partial")
+    pq.write_table(table.filter(keep), partial)
+    os.replace(partial, path)
+    return path
+
+
 def build_base(recipe: BaseRecipe, cache_dir: Path | None = None, rebuild: bool = False) -> BaseModel:
     """Returns the cached base of this recipe, building it first when needed (resuming a killed build)."""
     from personal_copilot.collect import CollectConfig, FilterConfig, run_collect

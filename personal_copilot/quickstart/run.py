@@ -23,7 +23,7 @@ from personal_copilot.evaluate import (
     LossSettings,
     run_compare,
 )
-from personal_copilot.quickstart.base import RECIPES, BaseModel, build_base
+from personal_copilot.quickstart.base import RECIPES, BaseModel, build_base, replay_file
 from personal_copilot.quickstart.config import BaseConfig, QuickstartConfig
 from personal_copilot.quickstart.report import ReportContent, Row, Verdict, judge, write_reports
 from personal_copilot.train import LoraSettings, OptimSettings, TrainConfig, TrainReport, run_train
@@ -38,6 +38,10 @@ class TuneRecipe:
     learning_rate: float
     rank: int
     eval_fraction: float
+    """Share of your files held out for the evaluation (your code is one repository: the split is by file)."""
+    replay_weight: float
+    """Weight of the base's own training files mixed into the fine-tune (against 1 for your code): replaying some
+    general code keeps the tuned model from forgetting it. The files the base held out are not replayed."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,10 @@ EVAL_RECIPES = {
     ),
 }
 TUNE_RECIPES = {
-    "default": TuneRecipe(max_steps=300, batch_size=8, learning_rate=2e-3, rank=16, eval_fraction=0.2),
-    "test": TuneRecipe(max_steps=4, batch_size=2, learning_rate=1e-2, rank=4, eval_fraction=0.3),
+    "default": TuneRecipe(
+        max_steps=300, batch_size=8, learning_rate=2e-3, rank=16, eval_fraction=0.2, replay_weight=0.25
+    ),
+    "test": TuneRecipe(max_steps=4, batch_size=2, learning_rate=1e-2, rank=4, eval_fraction=0.3, replay_weight=0.25),
 }
 
 
@@ -164,7 +170,7 @@ def _tune(config: QuickstartConfig, base: BaseModel, out: Path) -> TrainReport:
     return run_train(
         TrainConfig(
             model=str(base.model_dir),
-            data=[str(out / "data")],
+            data=[str(out / "data"), f"{replay_file(base)}:{recipe.replay_weight}"],
             output=run,
             method="lora",
             seq_len=base_recipe.seq_len,
