@@ -9,6 +9,7 @@ an unknown key or flag is an error that names it. Only the chosen stage's module
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ class Command:
     """`module:function` that takes the config and returns the report."""
     positional: str | None = None
     """Name of a list field that also takes positional arguments (`pcopilot collect SOURCE...`)."""
+    several: tuple[str, ...] = ()
+    """List fields whose flag takes several values (`--adapters a=x b=y`), besides the list syntax `'[a=x, b=y]'`."""
 
 
 COMMANDS: dict[str, Command] = {
@@ -56,6 +59,12 @@ COMMANDS: dict[str, Command] = {
         summary="GPU memory, fit, time and cost of fine-tuning a model, from its config alone (no weights).",
         config="personal_copilot.train.estimate_config:EstimateConfig",
         run="personal_copilot.train.estimate:run_estimate",
+    ),
+    "serve": Command(
+        summary="Serve the model to editors: TGI, OpenAI with suffix, Ollama, llama.cpp /infill; adapters per request.",
+        config="personal_copilot.serve.config:ServeConfig",
+        run="personal_copilot.serve.run:run_serve",
+        several=("adapters",),
     ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
@@ -108,10 +117,29 @@ def build_parser(name: str, command: Command):
     return parser
 
 
+def _gather_several(argv: list[str], fields: tuple[str, ...]) -> list[str]:
+    """`--field a b` (values up to the next flag) -> `--field '["a", "b"]'`, the list syntax the parser reads."""
+    flags = {f"--{field}" for field in fields}
+    gathered: list[str] = []
+    i = 0
+    while i < len(argv):
+        gathered.append(argv[i])
+        i += 1
+        if gathered[-1] in flags:
+            values = []
+            while i < len(argv) and not argv[i].startswith("--"):
+                values.append(argv[i])
+                i += 1
+            single_list = len(values) == 1 and values[0].lstrip().startswith("[")
+            gathered.append(values[0] if single_list else json.dumps(values))
+    return gathered
+
+
 def parse_config(name: str, argv: list[str]) -> Any:
     """Parses a stage's arguments into its config dataclass (exits with status 2 on a bad flag or value)."""
     command = COMMANDS[name]
     parser = build_parser(name, command)
+    argv = _gather_several(argv, command.several)
     try:
         namespace = parser.instantiate(parser.parse_args(argv))  # nested groups validate here
         values = namespace.as_dict() if hasattr(namespace, "as_dict") else dict(vars(namespace))

@@ -61,10 +61,10 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_stage_packages_import_no_ml_library() -> None:
-    stages = ["collect", "dataset", "train"]
+    stages = ["collect", "dataset", "train", "serve"]
     code = (
         f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
-        "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets', 'fastapi') if m in sys.modules]\n"
         "assert not heavy, heavy"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
