@@ -61,7 +61,7 @@ COMMANDS: dict[str, Command] = {
         run="personal_copilot.train.estimate:run_estimate",
     ),
     "serve": Command(
-        summary="Serve the model to editors: TGI, OpenAI with suffix, Ollama, llama.cpp /infill; adapters per request.",
+        summary="Serve the model to editors (TGI, OpenAI with suffix, Ollama, llama.cpp); LoRA adapters per request.",
         config="personal_copilot.serve.config:ServeConfig",
         run="personal_copilot.serve.run:run_serve",
         several=("adapters",),
