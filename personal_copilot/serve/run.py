@@ -8,6 +8,7 @@ Python: `run_serve(ServeConfig(model="runs/sc1b-lora"))` blocks until Ctrl-C; to
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -25,7 +26,8 @@ logger = logging.getLogger("personal_copilot.serve")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port (port 0: a free one), so that a taken port fails before the model loads."""
+    """A listening socket on host:port (port 0: a free one): a taken port fails before the model loads, and clients
+    that connect while it loads wait in the backlog instead of being refused."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -36,6 +38,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise PcopilotError(
             f"cannot listen on {host}:{port}: {error.strerror}; choose another --port (0 picks a free one)"
         ) from error
+    sock.listen(2048)
     return sock
 
 
@@ -85,7 +88,8 @@ def run_serve(config: ServeConfig) -> ServeReport:
     logger.info("serving %s (%s) on %s%s", info.name, names, url, "" if api_key is None else " (API key required)")
     start = time.perf_counter()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
-    server.run(sockets=[sock])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop here
+        server.run(sockets=[sock])
     stats = app.state.service.scheduler.stats
     return ServeReport(
         url=url,
