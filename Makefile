@@ -32,6 +32,7 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/collect.py
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) quickstart_output .pytest_cache .ruff_cache

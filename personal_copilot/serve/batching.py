@@ -8,7 +8,7 @@ batching: a request that arrives while a batch runs waits for that batch to fini
 
 The worker reports to the asyncio side through `loop.call_soon_threadsafe`, so the event loop (health checks,
 other routes) never waits on generation. A batch that fails is retried one request at a time, so one bad request
-fails alone (requests that had already streamed tokens fail with it rather than repeat them).
+fails alone (requests that had already streamed tokens to their client fail with it rather than repeat them).
 """
 
 from __future__ import annotations
@@ -40,12 +40,14 @@ class SchedulerStats:
 
 
 class Ticket:
-    """One queued generation: its events arrive on the event loop that submitted it."""
+    """One queued generation: its events arrive on the event loop that submitted it (token events only when
+    `stream`: a request answered in one piece wakes the event loop once, not once per token)."""
 
     def __init__(
-        self, prepared: PreparedRequest, loop: asyncio.AbstractEventLoop, release: Callable[[], None]
+        self, prepared: PreparedRequest, loop: asyncio.AbstractEventLoop, release: Callable[[], None], stream: bool
     ) -> None:
         self.prepared = prepared
+        self.stream = stream
         self.queued_at = time.perf_counter()
         self.cancelled = False
         self.streamed = False
@@ -57,6 +59,8 @@ class Ticket:
     def put(self, item: TokenEvent | GenerationResult | BaseException) -> bool:
         """Hands an item to the event loop (from the worker thread); False once nobody listens."""
         if isinstance(item, TokenEvent):
+            if not self.stream:
+                return not self.cancelled
             self.streamed = True
         try:
             self._loop.call_soon_threadsafe(self._events.put_nowait, item)
@@ -128,8 +132,9 @@ class Scheduler:
             self._thread.join()
             self._thread = None
 
-    def submit(self, prepared: PreparedRequest) -> Ticket:
-        """Queues a request (call from the event loop); close the ticket when its response is done.
+    def submit(self, prepared: PreparedRequest, stream: bool = False) -> Ticket:
+        """Queues a request (call from the event loop); close the ticket when its response is done. With `stream`,
+        its token events are delivered too.
 
         Raises:
             RequestError: 429 when `max_pending` generations are already admitted.
@@ -142,7 +147,7 @@ class Scheduler:
                     status=429,
                 )
             self._pending += 1
-        ticket = Ticket(prepared, asyncio.get_running_loop(), self._release)
+        ticket = Ticket(prepared, asyncio.get_running_loop(), self._release, stream)
         self._queue.put(ticket)
         return ticket
 

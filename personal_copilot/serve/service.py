@@ -19,8 +19,8 @@ class CompletionService:
     def info(self) -> ModelInfo:
         return self.engine.info
 
-    def start(self, requests: Sequence[GenerationRequest]) -> list[Ticket]:
-        """Prepares every request, then queues them all (or none).
+    def start(self, requests: Sequence[GenerationRequest], stream: bool = False) -> list[Ticket]:
+        """Prepares every request, then queues them all (or none); `stream` delivers their token events.
 
         Raises:
             RequestError: a request the engine refuses (404, 422) or a full queue (429).
@@ -29,7 +29,7 @@ class CompletionService:
         tickets: list[Ticket] = []
         try:
             for item in prepared:
-                tickets.append(self.scheduler.submit(item))
+                tickets.append(self.scheduler.submit(item, stream))
         except RequestError:
             for ticket in tickets:
                 ticket.close()

@@ -83,6 +83,14 @@ def test_tgi_streams_one_event_per_token_then_the_text(client: TestClient, path:
     assert events[-1]["details"] == {"finish_reason": "length", "generated_tokens": 3, "seed": None, "input_length": 1}
 
 
+def test_openapi_document_lists_every_protocols_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    expected = ["/generate", "/generate_stream", "/", "/info", "/v1/completions", "/v1/chat/completions"]
+    expected += ["/v1/models", "/api/generate", "/api/chat", "/api/tags", "/api/show", "/infill", "/health"]
+    assert set(expected) <= set(paths)
+    assert "suffix" in json.dumps(client.get("/openapi.json").json()["components"]["schemas"]["CompletionRequest"])
+
+
 def test_info_has_both_input_limit_names_adapters_and_fim_tokens(client: TestClient) -> None:
     info = client.get("/info").json()
     assert info["model_id"] == "fake-coder" and info["max_input_tokens"] == info["max_input_length"] == 100

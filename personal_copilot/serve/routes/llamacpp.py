@@ -52,6 +52,6 @@ async def infill(body: InfillRequest, http: Request, service: Service):
     """The middle between `input_prefix` + `prompt` and `input_suffix`."""
     model = body.model or service.info.name
     if body.stream:
-        return sse_response(_events(http, service.start([body.generation_request()]), model))
+        return sse_response(_events(http, service.start([body.generation_request()], stream=True), model))
     (result,) = await complete(http, service, [body.generation_request()])
     return {"content": result.text, **_final(model, result)}

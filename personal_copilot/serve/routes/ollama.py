@@ -60,7 +60,7 @@ async def _lines(http: Request, tickets: list[Ticket], model: str, message: bool
 
 async def _respond(http: Request, service: Service, request: GenerationRequest, model: str, stream_: bool, chat: bool):
     if stream_:
-        return ndjson_response(_lines(http, service.start([request]), model, chat))
+        return ndjson_response(_lines(http, service.start([request], stream=True), model, chat))
     (result,) = await complete(http, service, [request])
     content = {"message": {"role": "assistant", "content": result.text}} if chat else {"response": result.text}
     return {**_final(model, result), **content} | ({} if chat else {"context": []})

@@ -72,7 +72,7 @@ async def completions(body: CompletionRequest, http: Request, service: Service):
     and `n` choices each are generated in one batch."""
     model = body.model or service.info.name
     if body.stream:
-        tickets = service.start(body.generation_requests())
+        tickets = service.start(body.generation_requests(), stream=True)
         return sse_response(_completion_chunks(http, tickets, body, model))
     results = await complete(http, service, body.generation_requests())
     prompts = body.prompts
@@ -123,7 +123,7 @@ async def chat_completions(body: ChatCompletionRequest, http: Request, service: 
     """Chat, rendered with the tokenizer's chat template (or --chat_template)."""
     model = body.model or service.info.name
     if body.stream:
-        tickets = service.start(body.generation_requests())
+        tickets = service.start(body.generation_requests(), stream=True)
         return sse_response(_chat_chunks(http, tickets, body, model))
     results = await complete(http, service, body.generation_requests())
     choices = [

@@ -45,7 +45,7 @@ def _response(body: TgiRequest, result: GenerationResult) -> TgiResponse:
 
 
 async def _events(http: Request, service: Service, body: TgiRequest) -> StreamingResponse:
-    tickets = service.start([body.generation_request()])
+    tickets = service.start([body.generation_request()], stream=True)
 
     async def events() -> AsyncIterator[str]:
         last: dict | None = None
