@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from personal_copilot.serve.generation import (
     PreparedRequest,
     RequestError,
 )
-from personal_copilot.serve.model_source import check_adapter, resolve_model
+from personal_copilot.serve.model_source import ModelSource, check_adapter, resolve_model
 from personal_copilot.serve.prompts import PromptBuilder
 
 logger = logging.getLogger("personal_copilot.serve")
@@ -87,45 +87,17 @@ class TransformersEngine:
     def load(cls, config: ServeConfig) -> TransformersEngine:
         """Loads `--model` (hub id, directory or training run) and `--adapters` as the config says."""
         source = resolve_model(config.model)
-        adapters = {source.name: source.adapter} if source.adapter else {}
-        for name, path in config.adapter_paths().items():
-            if name in adapters or name in (source.name, source.base_name):
-                raise PcopilotError(f"--adapters {name}={path}: the name {name!r} is taken; choose another")
-            adapters[name] = str(check_adapter(name, path))
+        adapters = _adapter_paths(source, config)
         tokenizer = load_tokenizer(source.tokenizer)
         if config.chat_template is not None:
             tokenizer.chat_template = config.chat_template.read_text(encoding="utf-8")
-        precision = resolve_precision(config.precision)
-        model = load_model(source.base, precision=precision, attention=config.attn_implementation)
-        if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-            model.resize_token_embeddings(len(tokenizer))  # a chat run added its template's tokens
-        eos_ids = model.generation_config.eos_token_id
-        model.generation_config = GenerationConfig()  # requests choose the sampling, not generation_config.json
-        if adapters:
-            model = _load_adapters(model, adapters, source.base)
-        model.eval()
-        if has_cuda():
-            model.to("cuda")
-
+        model, eos_ids = _load_weights(source.base, adapters, tokenizer, config)
         family = config.family or source.family or detect_family(tokenizer.get_vocab())
         encoder = FimEncoder(tokenizer, family, require_fim=family is not None)
-        context = context_length(model)
-        max_new = config.max_new_tokens or min(DEFAULT_MAX_NEW_TOKENS, context // 2)
-        max_input = config.max_input_tokens or context - max_new
-        if max_input + max_new > context or max_input < 8:
-            raise PcopilotError(
-                f"--max_input_tokens {max_input} + --max_new_tokens {max_new} does not fit the model's context of "
-                f"{context} tokens; lower one of them"
-            )
-        render_chat = None
-        if tokenizer.chat_template:
-
-            def render_chat(messages):
-                conversation = [{"role": role, "content": content} for role, content in messages]
-                return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-
+        max_input, max_new = _limits(context_length(model), config)
+        render_chat = _chat_renderer(tokenizer)
         builder = PromptBuilder(encoder, max_input, config.prompt_overflow, config.fim_layout, render_chat)
-        stop_ids = _stop_ids(tokenizer, encoder, eos_ids)
+        parameter = next(model.parameters())
         info = ModelInfo(
             name=config.name or source.name,
             base_model=source.base,
@@ -135,14 +107,15 @@ class TransformersEngine:
             default_adapter=source.name if source.adapter else None,
             max_input_tokens=max_input,
             max_new_tokens=max_new,
-            max_total_tokens=context,
+            max_total_tokens=context_length(model),
             fim=builder.fim,
             chat=render_chat is not None,
             model_type=model.config.model_type,
-            dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
-            device=next(model.parameters()).device.type,
+            dtype=str(parameter.dtype).removeprefix("torch."),
+            device=parameter.device.type,
             parameters=sum(p.numel() for p in model.parameters()),
         )
+        stop_ids = _stop_ids(tokenizer, encoder, eos_ids)
         return cls(model, tokenizer, info, builder, stop_ids, config.fim_stop_at_block_end)
 
     def prepare(self, request: GenerationRequest) -> PreparedRequest:
@@ -206,6 +179,55 @@ class TransformersEngine:
             )
         seconds = time.perf_counter() - start
         return [row.result(seconds) for row in rows]
+
+
+def _adapter_paths(source: ModelSource, config: ServeConfig) -> dict[str, str]:
+    """{name: directory} of the run's adapter (named after the run) and of --adapters."""
+    adapters = {source.name: source.adapter} if source.adapter else {}
+    for name, path in config.adapter_paths().items():
+        if name in adapters or name in (source.name, source.base_name):
+            raise PcopilotError(f"--adapters {name}={path}: the name {name!r} is taken; choose another")
+        adapters[name] = str(check_adapter(name, path))
+    return adapters
+
+
+def _load_weights(base: str, adapters: dict[str, str], tokenizer: Any, config: ServeConfig) -> tuple[Any, Any]:
+    """The model in eval mode on the GPU if there is one, with its adapters; and the checkpoint's eos ids."""
+    model = load_model(base, precision=resolve_precision(config.precision), attention=config.attn_implementation)
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))  # a chat run added its template's tokens
+    eos_ids = model.generation_config.eos_token_id
+    model.generation_config = GenerationConfig()  # requests choose the sampling, not generation_config.json
+    if adapters:
+        model = _load_adapters(model, adapters, base)
+    model.eval()
+    if has_cuda():
+        model.to("cuda")
+    return model, eos_ids
+
+
+def _limits(context: int, config: ServeConfig) -> tuple[int, int]:
+    """(max input tokens, max new tokens) within the model's context."""
+    max_new = config.max_new_tokens or min(DEFAULT_MAX_NEW_TOKENS, context // 2)
+    max_input = config.max_input_tokens or context - max_new
+    if max_input + max_new > context or max_input < 8:
+        raise PcopilotError(
+            f"--max_input_tokens {max_input} + --max_new_tokens {max_new} does not fit the model's context of "
+            f"{context} tokens (and prompts need at least 8); lower --max_new_tokens or --max_input_tokens"
+        )
+    return max_input, max_new
+
+
+def _chat_renderer(tokenizer: Any) -> Callable[[Sequence[tuple[str, str]]], str] | None:
+    """Renders (role, content) messages with the tokenizer's chat template; None without a template."""
+    if not tokenizer.chat_template:
+        return None
+
+    def render(messages: Sequence[tuple[str, str]]) -> str:
+        conversation = [{"role": role, "content": content} for role, content in messages]
+        return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+
+    return render
 
 
 def _load_adapters(model: Any, adapters: dict[str, str], base: str) -> Any:

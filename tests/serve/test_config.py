@@ -33,3 +33,17 @@ def test_defaults_bind_loopback() -> None:
 def test_invalid_values_name_the_flag(overrides: dict, flag: str) -> None:
     with pytest.raises(ValueError, match=flag):
         ServeConfig(model="m", **overrides)
+
+
+def test_a_taken_port_is_a_user_error_before_the_model_loads() -> None:
+    from personal_copilot.errors import PcopilotError
+    from personal_copilot.serve.run import bind_socket, is_loopback
+
+    taken = bind_socket("127.0.0.1", 0)
+    try:
+        with pytest.raises(PcopilotError, match="choose another --port"):
+            bind_socket("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")

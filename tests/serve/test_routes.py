@@ -273,6 +273,27 @@ def test_engine_failure_fails_that_request_only(client: TestClient) -> None:
     assert client.post("/generate", json={"inputs": "ok", "parameters": {"max_new_tokens": 1}}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/generate_stream", {"inputs": "FAIL"}),
+        ("/v1/completions", {"prompt": "FAIL", "stream": True}),
+        ("/api/generate", {"model": "a", "prompt": "FAIL"}),
+        ("/infill", {"input_prefix": "FAIL", "stream": True}),
+    ],
+)
+def test_an_engine_failure_inside_a_stream_is_an_error_event(client: TestClient, path: str, body: dict) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 200  # the stream had started
+    if path == "/api/generate":
+        error = ndjson_lines(response.text)[-1]["error"]
+    else:
+        events = sse_events(response.text)
+        assert (events[-1] == "[DONE]") == path.startswith("/v1/")
+        error = json.loads([e for e in events if e != "[DONE]"][-1])["error"]
+    assert "the fake engine failed" in json.dumps(error)
+
+
 def test_a_log_line_per_request(client: TestClient, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="personal_copilot.serve"):
         client.post("/generate", json={"inputs": "x", "parameters": {"max_new_tokens": 4, "adapter_id": "a"}})
