@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -113,6 +113,24 @@ class BodySizeLimit:
         await _error_response(scope["path"], 413, message)(scope, receive, send)
 
 
+class ApiKeyCheck:
+    """Answers 401 to a request without the server's key, before its body is read (every path but OPEN_PATHS)."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            try:
+                check_api_key(authorization, self.api_key)
+            except RequestError as error:
+                await _error_response(scope["path"], error.status, error.message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class RequestLog:
     """One log line per request, written when its response (a stream included) is complete: method, path, status,
     latency and, for generations, adapter, prompt tokens, generated tokens, tokens/s and why it stopped."""
@@ -176,9 +194,6 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
         finally:
             scheduler.stop()
 
-    async def require_api_key(request: Request) -> None:
-        check_api_key(request.headers.get("authorization"), settings.api_key)
-
     app = FastAPI(
         title="personal-copilot",
         version=personal_copilot.__version__,
@@ -187,7 +202,7 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
     )
     app.state.service = CompletionService(engine, scheduler)
     for module in (tgi, openai, ollama, llamacpp):
-        app.include_router(module.router, dependencies=[Depends(require_api_key)])
+        app.include_router(module.router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
@@ -212,6 +227,7 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
     async def generation_failed(request: Request, error: GenerationFailed) -> JSONResponse:
         return _error_response(request.url.path, 500, str(error))
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # the innermost of the three
+    app.add_middleware(ApiKeyCheck, api_key=settings.api_key)
     app.add_middleware(RequestLog)
     return app

@@ -8,8 +8,8 @@ import hmac
 from personal_copilot.serve.generation import RequestError
 
 API_KEY_ENV = "PCOPILOT_API_KEY"
-OPEN_PATHS = frozenset({"/health"})
-"""Paths answered without a key (load balancers and editors probe them)."""
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+"""Paths answered without a key: the health probe, and the API's description (no model, no data)."""
 
 
 def check_api_key(authorization: str | None, api_key: str | None) -> None:

@@ -214,6 +214,11 @@ def test_missing_or_wrong_key_is_401_and_health_is_open(fake: FakeEngine) -> Non
         assert client.get("/health").json() == {"status": "ok"}
         missing = client.post("/generate", json={"inputs": "x"})
         wrong = client.post("/v1/completions", json={"prompt": "x"}, headers={"Authorization": "Bearer nope"})
+        malformed = client.post("/api/generate", content=b"{oops", headers={"Authorization": "Basic " + API_KEY})
+        unknown_route = client.get("/secret")
+        assert client.get("/openapi.json").status_code == 200
+    assert malformed.status_code == unknown_route.status_code == 401  # the key is checked before the body is read
+    assert malformed.json() == {"error": "missing API key: send the server's key as `Authorization: Bearer KEY`"}
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert missing.json()["error_type"] == "authentication" and "missing API key" in missing.json()["error"]
     assert wrong.status_code == 401 and "wrong API key" in wrong.json()["error"]["message"]
