@@ -31,11 +31,13 @@ def record(http: Request, result: GenerationResult) -> None:
     http.scope.setdefault("state", {}).setdefault(RESULTS_STATE, []).append(result)
 
 
-async def complete(http: Request, service: CompletionService, requests: Sequence[GenerationRequest]):
+async def complete(
+    http: Request, service: CompletionService, requests: Sequence[GenerationRequest]
+) -> list[GenerationResult]:
     """Generates the requests and waits for all results (in request order)."""
     tickets = service.start(requests)
     try:
-        results = await asyncio.gather(*(ticket.result() for ticket in tickets))
+        results = list(await asyncio.gather(*(ticket.result() for ticket in tickets)))
     finally:
         for ticket in tickets:
             ticket.close()

@@ -39,42 +39,46 @@ def _final(model: str, result: GenerationResult) -> dict[str, Any]:
     }
 
 
-async def _lines(http: Request, tickets: list[Ticket], model: str, message: bool) -> AsyncIterator[str]:
-    """NDJSON: a line per token (`response`, or `message` for chat), then the final line with the counts."""
+def _content(text: str, chat: bool) -> dict[str, Any]:
+    """What a line carries: the chat `message`, or the generated `response`."""
+    return {"message": {"role": "assistant", "content": text}} if chat else {"response": text}
+
+
+def _last(model: str, result: GenerationResult, text: str, chat: bool) -> dict[str, Any]:
+    """The final object: the counts, and /api/generate's (empty) `context`."""
+    return {**_final(model, result), **_content(text, chat)} | ({} if chat else {"context": []})
+
+
+async def _lines(http: Request, tickets: list[Ticket], model: str, chat: bool) -> AsyncIterator[str]:
+    """NDJSON: a line per token, then the final line with the counts."""
     try:
         async for _, item in stream(http, tickets):
             if isinstance(item, TokenEvent):
                 if item.text:
-                    part = (
-                        {"message": {"role": "assistant", "content": item.text}}
-                        if message
-                        else {"response": item.text}
-                    )
-                    yield ndjson({"model": model, "created_at": _now(), **part, "done": False})
+                    yield ndjson({"model": model, "created_at": _now(), **_content(item.text, chat), "done": False})
             else:
-                empty = {"message": {"role": "assistant", "content": ""}} if message else {"response": ""}
-                yield ndjson({**_final(model, item), **empty} | ({} if message else {"context": []}))
+                yield ndjson(_last(model, item, "", chat))
     except GenerationFailed as error:
         yield ndjson({"error": str(error)})
 
 
-async def _respond(http: Request, service: Service, request: GenerationRequest, model: str, stream_: bool, chat: bool):
-    if stream_:
+async def _respond(
+    http: Request, service: Service, request: GenerationRequest, model: str, streaming: bool, chat: bool
+):
+    if streaming:
         return ndjson_response(_lines(http, service.start([request], stream=True), model, chat))
     (result,) = await complete(http, service, [request])
-    content = {"message": {"role": "assistant", "content": result.text}} if chat else {"response": result.text}
-    return {**_final(model, result), **content} | ({} if chat else {"context": []})
+    return _last(model, result, result.text, chat)
 
 
 @router.post("/generate")
 async def generate(body: OllamaGenerateRequest, http: Request, service: Service):
     """Completion of `prompt`, or fill-in-the-middle between `prompt` and `suffix`. An empty prompt without suffix
     only checks that the model is there (Ollama's way to load a model)."""
-    request = body.generation_request()
-    if not body.prompt and body.suffix is None:
+    if not body.prompt and not body.suffix:
         service.info.adapter_for(body.model)  # 404 for an unknown model
         return {"model": body.model, "created_at": _now(), "response": "", "done": True, "done_reason": "load"}
-    return await _respond(http, service, request, body.model, body.stream, chat=False)
+    return await _respond(http, service, body.generation_request(), body.model, body.stream, chat=False)
 
 
 @router.post("/chat")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 import personal_copilot
-from personal_copilot.serve.batching import GenerationFailed
+from personal_copilot.serve.batching import GenerationFailed, Ticket
 from personal_copilot.serve.generation import GenerationResult, TokenEvent
 from personal_copilot.serve.protocol import (
     TgiDetails,
@@ -44,34 +44,34 @@ def _response(body: TgiRequest, result: GenerationResult) -> TgiResponse:
     return TgiResponse(generated_text=text, details=details)
 
 
-async def _events(http: Request, service: Service, body: TgiRequest) -> StreamingResponse:
-    tickets = service.start([body.generation_request()], stream=True)
-
-    async def events() -> AsyncIterator[str]:
-        last: dict | None = None
-        index = 0
-        try:
-            async for _, item in stream(http, tickets):
-                if isinstance(item, TokenEvent):
-                    if last is not None:
-                        yield sse(last)
-                    index += 1
-                    last = {"index": index, "token": _token(item).model_dump(), "generated_text": None}
-                    last |= {"details": None, "top_tokens": None}
-                else:
-                    last = last or {"index": 0, "token": None, "top_tokens": None}
-                    last["generated_text"] = _response(body, item).generated_text
-                    last["details"] = {
-                        "finish_reason": tgi_finish_reason(item.finish_reason),
-                        "generated_tokens": item.generated_tokens,
-                        "seed": item.seed,
-                        "input_length": item.prompt_tokens,
-                    }
+async def _token_events(http: Request, tickets: list[Ticket], body: TgiRequest) -> AsyncIterator[str]:
+    """SSE: an event per token; the last token's event also carries `generated_text` and `details`."""
+    last: dict | None = None
+    try:
+        async for _, item in stream(http, tickets):
+            if isinstance(item, TokenEvent):
+                if last is not None:
                     yield sse(last)
-        except GenerationFailed as error:
-            yield sse({"error": str(error), "error_type": "generation"})
+                index = last["index"] + 1 if last else 1
+                last = {"index": index, "token": _token(item).model_dump(), "generated_text": None, "details": None}
+                last["top_tokens"] = None
+            else:
+                last = last or {"index": 0, "token": None, "top_tokens": None}
+                last["generated_text"] = _response(body, item).generated_text
+                last["details"] = {
+                    "finish_reason": tgi_finish_reason(item.finish_reason),
+                    "generated_tokens": item.generated_tokens,
+                    "seed": item.seed,
+                    "input_length": item.prompt_tokens,
+                }
+                yield sse(last)
+    except GenerationFailed as error:
+        yield sse({"error": str(error), "error_type": "generation"})
 
-    return sse_response(events())
+
+def _stream_response(http: Request, service: Service, body: TgiRequest) -> StreamingResponse:
+    tickets = service.start([body.generation_request()], stream=True)
+    return sse_response(_token_events(http, tickets, body))
 
 
 @router.post("/generate", response_model=TgiResponse, response_model_exclude_none=True)
@@ -84,7 +84,7 @@ async def generate(body: TgiRequest, http: Request, service: Service) -> TgiResp
 @router.post("/generate_stream")
 async def generate_stream(body: TgiRequest, http: Request, service: Service) -> StreamingResponse:
     """Server-sent events: one per generated token; the last carries `generated_text` and `details`."""
-    return await _events(http, service, body)
+    return _stream_response(http, service, body)
 
 
 @router.post("/", response_model=list[TgiResponse], response_model_exclude_none=True)
@@ -92,7 +92,7 @@ async def compat_generate(body: TgiRequest, http: Request, service: Service):
     """The Inference API shape: a list `[{"generated_text": …}]`, or the SSE stream of /generate_stream when the
     body says `"stream": true`."""
     if body.stream:
-        return await _events(http, service, body)
+        return _stream_response(http, service, body)
     (result,) = await complete(http, service, [body.generation_request()])
     return [_response(body, result)]
 
