@@ -156,7 +156,9 @@ class GenerationResult:
 
 @dataclass(frozen=True)
 class FimTokens:
-    """The FIM and stop tokens of the served model's family (what editor plugins need to be told)."""
+    """The FIM and stop tokens of the served model's family (what editor plugins need to be told). `prefix`,
+    `suffix` and `middle` are the text a client puts around the prefix and suffix of a PSM prompt (CodeLlama's
+    carry spaces: `<PRE> `, ` <SUF>`, ` <MID>`)."""
 
     family: str
     prefix: str
@@ -164,10 +166,8 @@ class FimTokens:
     middle: str
     eos: str
     stop: tuple[str, ...]
+    """Tokens that end a completion (llm-vscode's tokensToClear)."""
     file_sep: str | None = None
-
-    def prompt_template(self, prefix: str, suffix: str) -> str:
-        return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}"
 
 
 @dataclass(frozen=True)

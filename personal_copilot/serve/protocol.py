@@ -169,7 +169,7 @@ def openai_finish_reason(reason: FinishReason) -> Literal["stop", "length"]:
 
 class StreamOptions(WireModel):
     include_usage: bool = False
-    continuous_usage_stats: bool = False
+    """End the stream with a chunk holding `usage`."""
 
 
 class OpenAISampling(WireModel):
