@@ -199,3 +199,27 @@ def test_bad_model_and_adapter_paths_are_user_errors(tmp_path: Path, tiny_models
         TransformersEngine.load(ServeConfig(model=str(lora_run / "checkpoint-8")))
     with pytest.raises(ValueError, match="NAME=PATH"):
         ServeConfig(model="m", adapters=["no-equals-sign"])
+
+
+def test_codellama_text_sentinels_are_split_with_their_spaces() -> None:
+    from personal_copilot.dataset import get_family
+    from personal_copilot.serve.prompts import fim_tokens
+
+    tokens = fim_tokens(get_family("codellama"))
+    assert (tokens.prefix, tokens.suffix, tokens.middle) == ("<PRE> ", " <SUF>", " <MID>")
+    assert split_fim_prompt("<PRE> def f(): <SUF>\n    return 1 <MID>", tokens) == ("def f():", "\n    return 1")
+
+
+def test_a_gpt_bigcode_model_serves_too(tiny_models) -> None:
+    engine = TransformersEngine.load(ServeConfig(model=str(tiny_models["bigcode"]), max_new_tokens=16))
+    assert engine.info.max_total_tokens == 512 and engine.info.model_type == "gpt_bigcode"
+    prepared = engine.prepare(GenerationRequest(prompt=PREFIX, suffix=SUFFIX))
+    (result,) = engine.generate([prepared], lambda i, event: True)
+    with torch.inference_mode():
+        output = engine.model.generate(
+            input_ids=torch.tensor([prepared.prompt_ids]),
+            attention_mask=torch.ones(1, len(prepared.prompt_ids), dtype=torch.long),
+            generation_config=engine.generation_config(16),
+        )
+    new_ids = [t for t in output[0, len(prepared.prompt_ids) :].tolist() if t not in engine.stop_ids]
+    assert engine.decode(new_ids).startswith(result.text)  # the FIM rules may end the served middle earlier
