@@ -123,6 +123,11 @@ def _gather_several(argv: list[str], fields: tuple[str, ...]) -> list[str]:
     gathered: list[str] = []
     i = 0
     while i < len(argv):
+        flag, equals, value = argv[i].partition("=")
+        if flag in flags and equals and not value.lstrip().startswith("["):
+            gathered += [flag, json.dumps([value])]  # --field=a
+            i += 1
+            continue
         gathered.append(argv[i])
         i += 1
         if gathered[-1] in flags:

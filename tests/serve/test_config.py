@@ -12,6 +12,7 @@ def test_adapters_flag_takes_several_values_and_the_list_syntax() -> None:
     several = parse_config("serve", ["--model", "m", "--adapters", "a=x", "b=y/z", "--port", "9000"])
     listed = parse_config("serve", ["--model", "m", "--adapters", "[a=x, b=y/z]"])
     assert several.adapters == listed.adapters == ["a=x", "b=y/z"]
+    assert parse_config("serve", ["--model", "m", "--adapters=a=x"]).adapters == ["a=x"]
     assert several.adapter_paths() == {"a": "x", "b": "y/z"} and several.port == 9000
 
 
