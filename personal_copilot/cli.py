@@ -9,6 +9,7 @@ an unknown key or flag is an error that names it. Only the chosen stage's module
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,10 @@ class Command:
     run: str
     """`module:function` that takes the config and returns the report."""
     positional: str | None = None
-    """Name of a list field that also takes positional arguments (`pcopilot collect SOURCE...`) and space-separated
-    values after its flag (`--sources A B`)."""
+    """Name of a list field that also takes positional arguments (`pcopilot collect SOURCE...`)."""
+    several: tuple[str, ...] = ()
+    """List fields whose flag takes several space-separated values (`--adapters a=x b=y`), besides the list syntax
+    `'[a=x, b=y]'`; the positional field always does."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,12 @@ COMMANDS: dict[str, Command | CommandGroup] = {
         config="personal_copilot.export.config:CompletionConfig",
         run="personal_copilot.export.run:run_completion",
     ),
+    "serve": Command(
+        summary="Serve the model to editors (TGI, OpenAI with suffix, Ollama, llama.cpp); LoRA adapters per request.",
+        config="personal_copilot.serve.config:ServeConfig",
+        run="personal_copilot.serve.run:run_serve",
+        several=("adapters",),
+    ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",
         config="personal_copilot.quickstart.config:QuickstartConfig",
@@ -231,20 +240,28 @@ def build_parser(name: str, command: Command):
     return parser
 
 
-def _values_after_flag_as_positionals(argv: list[str], flag: str) -> list[str]:
-    """`--sources A B --workers 2` -> `A B --workers 2`: the values after a positional list field's flag, up to the
-    next option, become its positionals (a YAML-style `--sources [A, B]` stays as it is)."""
-    rest, values, i = [], [], 0
+def _gather_several(argv: list[str], fields: tuple[str, ...]) -> list[str]:
+    """`--field a b` (values up to the next flag) -> `--field '["a", "b"]'`, the list syntax the parser reads;
+    `--field=a` and a YAML-style `--field '[a, b]'` work too."""
+    flags = {f"--{field}" for field in fields}
+    gathered: list[str] = []
+    i = 0
     while i < len(argv):
-        if argv[i] == flag and i + 1 < len(argv) and not argv[i + 1].startswith("["):
+        flag, equals, value = argv[i].partition("=")
+        if flag in flags and equals and not value.lstrip().startswith("["):
+            gathered += [flag, json.dumps([value])]
             i += 1
-            while i < len(argv) and not argv[i].startswith("-"):
+            continue
+        gathered.append(argv[i])
+        i += 1
+        if gathered[-1] in flags:
+            values = []
+            while i < len(argv) and not argv[i].startswith("--"):
                 values.append(argv[i])
                 i += 1
-        else:
-            rest.append(argv[i])
-            i += 1
-    return values + rest
+            single_list = len(values) == 1 and values[0].lstrip().startswith("[")
+            gathered.append(values[0] if single_list else json.dumps(values))
+    return gathered
 
 
 def parse_config(name: str, argv: list[str]) -> Any:
@@ -252,8 +269,7 @@ def parse_config(name: str, argv: list[str]) -> Any:
     on a bad flag or value)."""
     command = runnable_commands()[name]
     parser = build_parser(name, command)
-    if command.positional:
-        argv = _values_after_flag_as_positionals(argv, f"--{command.positional}")
+    argv = _gather_several(argv, (*([command.positional] if command.positional else []), *command.several))
     try:
         namespace = parser.instantiate(parser.parse_args(argv))  # nested groups validate here
         values = namespace.as_dict() if hasattr(namespace, "as_dict") else dict(vars(namespace))

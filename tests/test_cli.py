@@ -81,10 +81,11 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_stage_packages_import_no_ml_library() -> None:
-    stages = ["collect", "dataset", "train", "adapters", "evaluate", "export", "quickstart"]
+    stages = ["collect", "dataset", "train", "adapters", "evaluate", "export", "serve", "quickstart"]
+    heavy = ("torch", "transformers", "peft", "datasets", "fastapi", "gguf", "llama_cpp")
     code = (
         f"import sys, importlib\nfor stage in {stages!r}:\n    importlib.import_module('personal_copilot.' + stage)\n"
-        "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets', 'gguf', 'llama_cpp') if m in sys.modules]\n"
+        f"heavy = [m for m in {heavy!r} if m in sys.modules]\n"
         "assert not heavy, heavy"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,0 +1,92 @@
+"""Settings of `pcopilot serve`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from personal_copilot.dataset.families import FamilyName, Layout
+
+
+@dataclass
+class ServeConfig:
+    """Serve a code model to editors over the protocols they already speak: text-generation-inference (llm-vscode,
+    Continue), OpenAI completions with `suffix` and chat, Ollama and llama.cpp's /infill; several LoRA adapters on one
+    base, chosen per request. Prints the llm-vscode and Continue settings for the served model.
+
+    Example: pcopilot serve --model runs/qwen-lora --adapters chat=runs/chat-lora --api_key $KEY
+    """
+
+    model: str
+    """Hub id or local directory of a causal LM, or a `pcopilot train` run directory (its base model and adapter are
+    read from pcopilot_config.yaml; the adapter is what plain requests get)."""
+    adapters: list[str] = field(default_factory=list)
+    """More LoRA adapters of the same base, as NAME=PATH; a request picks one by name (TGI `adapter_id`, the
+    `model` field of OpenAI and Ollama requests)."""
+    name: str | None = None
+    """Name the model is served under (default: the run directory's or model directory's name, or the hub id); keep
+    the family in it (e.g. acme-qwen2.5-coder), since some clients pick the FIM template from the name."""
+    host: str = "127.0.0.1"
+    """Address to listen on; anything other than loopback is reachable from the network (set --api_key)."""
+    port: int = 8080
+    """Port to listen on (0: any free port)."""
+    api_key: str | None = None
+    """Key that requests must send as `Authorization: Bearer KEY` (default: $PCOPILOT_API_KEY; none: no check)."""
+    family: FamilyName | None = None
+    """FIM sentinel family (default: the training run's, or detected from the tokenizer's vocabulary)."""
+    fim_layout: Layout = "psm"
+    """Order of the FIM prompts the server builds: psm (prefix, suffix, middle) or spm."""
+    fim_stop_at_block_end: bool = True
+    """Cut a FIM completion where it leaves the cursor's block while the suffix holds the code after it (the rule
+    is in docs/serve.md)."""
+    chat_template: Path | None = None
+    """Jinja chat template file for models whose tokenizer has none (/v1/chat/completions and /api/chat)."""
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """auto: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."""
+    attn_implementation: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
+    """Attention kernel; flash_attention_2 needs a CUDA GPU and the flash-attn package."""
+    max_new_tokens: int | None = None
+    """Most tokens one request may generate; asking for more is an error (default: 512, at most half the model's
+    context)."""
+    max_input_tokens: int | None = None
+    """Most prompt tokens (default: the model's context minus --max_new_tokens)."""
+    prompt_overflow: Literal["truncate", "reject"] = "truncate"
+    """A longer prompt: truncate (FIM: the start of the prefix and the end of the suffix; plain text: its start) or
+    reject it with 422. Chat prompts and prompts holding FIM tokens in an unknown layout are never cut."""
+    max_batch_size: int = 8
+    """Most requests generated together in one batch."""
+    batch_window_ms: float = 5.0
+    """How long an idle server waits for more requests to batch with the first one."""
+    max_concurrent_requests: int = 64
+    """Most generations queued or running; more get 429 (Too Many Requests)."""
+    max_body_bytes: int = 2_000_000
+    """Largest request body; larger ones get 413."""
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("--model is required: a hub id, a model directory or a `pcopilot train` run directory")
+        if isinstance(self.adapters, str):
+            self.adapters = [self.adapters]
+        for spec in self.adapters:
+            name, sep, path = spec.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise ValueError(f"--adapters takes NAME=PATH entries, got {spec!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"--port must be in 0..65535, got {self.port}")
+        for flag in ("max_new_tokens", "max_input_tokens"):
+            value = getattr(self, flag)
+            if value is not None and value < 1:
+                raise ValueError(f"--{flag} must be >= 1, got {value}")
+        for flag in ("max_batch_size", "max_concurrent_requests", "max_body_bytes"):
+            if getattr(self, flag) < 1:
+                raise ValueError(f"--{flag} must be >= 1, got {getattr(self, flag)}")
+        if self.batch_window_ms < 0:
+            raise ValueError(f"--batch_window_ms must be >= 0, got {self.batch_window_ms}")
+        if self.chat_template is not None:
+            self.chat_template = Path(self.chat_template)
+
+    def adapter_paths(self) -> dict[str, str]:
+        """--adapters as {name: path}."""
+        pairs = [spec.partition("=") for spec in self.adapters]
+        return {name.strip(): path.strip() for name, _, path in pairs}

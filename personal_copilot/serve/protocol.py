@@ -1,0 +1,502 @@
+"""Wire models of the four protocols, field by field as their clients send them, and their mapping to a
+`GenerationRequest`: text-generation-inference (`/generate`, `/generate_stream`, `/`), OpenAI (`/v1/completions`
+with `suffix`, `/v1/chat/completions`), Ollama (`/api/generate`, `/api/chat`) and llama.cpp (`/infill`).
+
+Unknown fields are errors (422 naming the field). Fields of a protocol that this server does not implement are
+accepted at their neutral value only (TGI's `best_of: 1`, OpenAI's `logprobs: null`, …) and are a 422 otherwise, so
+nothing a client asks for is silently dropped. Fields that only tune a server's resources (Ollama's `num_ctx`,
+`keep_alive`; llama.cpp's `cache_prompt`, `t_max_*`) are accepted and have no effect; docs/serve.md lists them.
+Defaults follow each protocol: TGI 100 new tokens and greedy unless a sampling field is set; OpenAI temperature 1
+(sampling; 0 is greedy) and 16 tokens for completions; Ollama and llama.cpp temperature 0.8, top-k 40.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from personal_copilot.serve.generation import ContextFile, FinishReason, GenerationRequest, SamplingParams
+
+MAX_STOP_STRINGS = 16
+TGI_MAX_NEW_TOKENS = 100
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    NEUTRAL: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    """Fields this server does not implement, accepted only at one of these values (or empty)."""
+
+    @model_validator(mode="after")
+    def _reject_unsupported(self):
+        for name, neutral in self.NEUTRAL.items():
+            value = getattr(self, name)
+            if value in neutral or (isinstance(value, list | dict | str) and not value):
+                continue
+            raise ValueError(f"{name}={value!r} is not supported by this server (leave it out)")
+        return self
+
+
+def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    return (stop,) if isinstance(stop, str) else tuple(stop)
+
+
+# --- text-generation-inference ----------------------------------------------------------------------------------
+
+
+class TgiParameters(WireModel):
+    max_new_tokens: int | None = Field(TGI_MAX_NEW_TOKENS, ge=1)
+    """Null: the default, 100."""
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    do_sample: bool | None = False
+    stop: list[str] | None = Field(None, max_length=MAX_STOP_STRINGS)
+    seed: int | None = Field(None, ge=0)
+    return_full_text: bool | None = False
+    """Prepend the inputs to the generated text (default false: editors want the completion only)."""
+    repetition_penalty: float | None = Field(None, gt=0)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    adapter_id: str | None = None
+    """Adapter (or served model) name; null: the default."""
+    details: bool | None = False
+    truncate: int | None = Field(None, ge=1)
+    """Keep at most this many input tokens."""
+    best_of: int | None = None
+    decoder_input_details: bool | None = None
+    typical_p: float | None = None
+    watermark: bool | None = None
+    top_n_tokens: int | None = None
+    grammar: Any = None
+
+    NEUTRAL = {
+        "best_of": (None, 1),
+        "decoder_input_details": (None, False),
+        "typical_p": (None, 1.0),
+        "watermark": (None, False),
+        "top_n_tokens": (None, 0),
+        "grammar": (None,),
+    }
+
+
+class TgiRequest(WireModel):
+    inputs: str
+    parameters: TgiParameters = Field(default_factory=TgiParameters)
+    stream: bool = False
+
+    def generation_request(self) -> GenerationRequest:
+        p = self.parameters
+        sampling = SamplingParams.from_request(
+            temperature=p.temperature,
+            top_p=p.top_p,
+            top_k=p.top_k,
+            do_sample=bool(p.do_sample),
+            repetition_penalty=p.repetition_penalty,
+            frequency_penalty=p.frequency_penalty,
+            seed=p.seed,
+        )
+        return GenerationRequest(
+            prompt=self.inputs,
+            model=p.adapter_id,
+            max_new_tokens=TGI_MAX_NEW_TOKENS if p.max_new_tokens is None else p.max_new_tokens,
+            stop=_stops(p.stop),
+            sampling=sampling,
+            truncate=p.truncate,
+        )
+
+
+class TgiToken(BaseModel):
+    id: int
+    text: str
+    logprob: float
+    special: bool
+
+
+class TgiDetails(BaseModel):
+    finish_reason: Literal["length", "eos_token", "stop_sequence"]
+    generated_tokens: int
+    seed: int | None
+    prefill: list[TgiToken] = Field(default_factory=list)
+    tokens: list[TgiToken] = Field(default_factory=list)
+
+
+class TgiResponse(BaseModel):
+    generated_text: str
+    details: TgiDetails | None = None
+
+
+class TgiInfo(BaseModel):
+    model_id: str
+    model_sha: str | None = None
+    model_dtype: str
+    model_device_type: str
+    model_pipeline_tag: str = "text-generation"
+    max_concurrent_requests: int
+    max_best_of: int = 1
+    max_stop_sequences: int = MAX_STOP_STRINGS
+    max_input_tokens: int
+    max_input_length: int
+    """The old name of max_input_tokens, which Continue still reads."""
+    max_total_tokens: int
+    max_batch_size: int
+    max_client_batch_size: int = 1
+    validation_workers: int = 1
+    router: str = "personal-copilot"
+    version: str
+    sha: str | None = None
+    docker_label: str | None = None
+    base_model: str
+    adapters: list[str]
+    fim: dict[str, Any] | None
+    """FIM tokens of the family: prefix, suffix, middle, eos, stop, file_sep."""
+
+
+def tgi_finish_reason(reason: FinishReason) -> Literal["length", "eos_token", "stop_sequence"]:
+    return {"eos_token": "eos_token", "stop_sequence": "stop_sequence", "block_end": "stop_sequence"}.get(
+        reason, "length"
+    )
+
+
+# --- OpenAI -----------------------------------------------------------------------------------------------------
+
+
+def openai_finish_reason(reason: FinishReason) -> Literal["stop", "length"]:
+    return "length" if reason in ("length", "cancelled") else "stop"
+
+
+class StreamOptions(WireModel):
+    include_usage: bool = False
+    """End the stream with a chunk holding `usage`."""
+
+
+class OpenAISampling(WireModel):
+    """Fields that completions and chat share."""
+
+    model: str | None = None
+    """Served name, base model name or adapter name."""
+    temperature: float | None = Field(1.0, ge=0, le=2)
+    top_p: float | None = Field(1.0, gt=0, le=1)
+    n: int = Field(1, ge=1, le=16)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = Field(None, max_length=MAX_STOP_STRINGS)
+    seed: int | None = None
+    presence_penalty: float | None = Field(0.0, ge=-2, le=2)
+    frequency_penalty: float | None = Field(0.0, ge=-2, le=2)
+    user: str | None = None
+    """An end-user id; not used."""
+    top_k: int | None = Field(None, ge=0)
+    """Extension (vLLM): keep the k most likely tokens."""
+    repetition_penalty: float | None = Field(None, gt=0)
+    """Extension (vLLM, TGI): multiplicative penalty on repeated tokens."""
+    logit_bias: dict[str, float] | None = None
+    logprobs: Any = None
+
+    def sampling(self, index: int) -> SamplingParams:
+        """Sampling of the `index`-th choice (choices get consecutive seeds, so that they differ)."""
+        temperature = 1.0 if self.temperature is None else self.temperature
+        return SamplingParams.from_request(
+            temperature=temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            do_sample=temperature > 0,
+            repetition_penalty=self.repetition_penalty,
+            frequency_penalty=self.frequency_penalty,
+            presence_penalty=self.presence_penalty,
+            seed=None if self.seed is None else self.seed + index,
+        )
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class CompletionRequest(OpenAISampling):
+    prompt: str | list[str]
+    suffix: str | None = None
+    """Text after the cursor: the server builds the family's FIM prompt."""
+    max_tokens: int | None = Field(16, ge=1)
+    echo: bool = False
+    """Prepend the prompt to the completion (never the suffix)."""
+    best_of: int | None = None
+
+    NEUTRAL = {"best_of": (None, 1), "logit_bias": (None,), "logprobs": (None, 0)}
+
+    @property
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+    def generation_requests(self) -> list[GenerationRequest]:
+        """One request per (prompt, choice): choice i of prompt p has index p * n + i."""
+        return [
+            GenerationRequest(
+                prompt=prompt,
+                suffix=self.suffix,
+                model=self.model,
+                max_new_tokens=self.max_tokens,
+                stop=_stops(self.stop),
+                sampling=self.sampling(index),
+            )
+            for prompt in self.prompts
+            for index in range(self.n)
+        ]
+
+
+class TextPart(WireModel):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(WireModel):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+    name: str | None = None
+
+    def pair(self) -> tuple[str, str]:
+        role = "system" if self.role == "developer" else self.role
+        text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+        return role, text
+
+
+class ChatCompletionRequest(OpenAISampling):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+    top_logprobs: int | None = None
+    parallel_tool_calls: bool | None = None
+
+    NEUTRAL = {
+        "logit_bias": (None,),
+        "logprobs": (None, False),
+        "top_logprobs": (None, 0),
+        "tools": (None,),
+        "tool_choice": (None, "none"),
+        "response_format": (None, {"type": "text"}),
+        "parallel_tool_calls": (None, True, False),
+    }
+
+    def generation_requests(self) -> list[GenerationRequest]:
+        messages = tuple(m.pair() for m in self.messages)
+        return [
+            GenerationRequest(
+                messages=messages,
+                model=self.model,
+                max_new_tokens=self.max_completion_tokens or self.max_tokens,
+                stop=_stops(self.stop),
+                sampling=self.sampling(index),
+            )
+            for index in range(self.n)
+        ]
+
+
+# --- Ollama -----------------------------------------------------------------------------------------------------
+
+
+class OllamaOptions(WireModel):
+    temperature: float | None = Field(0.8, ge=0)
+    top_p: float | None = Field(0.9, gt=0, le=1)
+    top_k: int | None = Field(40, ge=0)
+    num_predict: int | None = Field(-1, ge=-2)
+    """-1 (and -2, fill the context): as many tokens as the server allows."""
+    stop: list[str] | str | None = Field(None, max_length=MAX_STOP_STRINGS)
+    seed: int | None = None
+    repeat_penalty: float | None = Field(None, gt=0)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    # resources, accepted with no effect:
+    num_ctx: int | None = None
+    num_batch: int | None = None
+    num_thread: int | None = None
+    num_gpu: int | None = None
+    main_gpu: int | None = None
+    num_keep: int | None = None
+    repeat_last_n: int | None = None
+    """The penalty covers the whole context here."""
+    use_mmap: bool | None = None
+    use_mlock: bool | None = None
+    numa: bool | None = None
+    low_vram: bool | None = None
+    vocab_only: bool | None = None
+    # neutral only:
+    mirostat: int | None = None
+    mirostat_eta: float | None = None
+    mirostat_tau: float | None = None
+    tfs_z: float | None = None
+    typical_p: float | None = None
+    min_p: float | None = None
+    penalize_newline: bool | None = None
+
+    NEUTRAL = {
+        "mirostat": (None, 0),
+        "mirostat_eta": (None, 0.1),
+        "mirostat_tau": (None, 5.0),
+        "tfs_z": (None, 1.0),
+        "typical_p": (None, 1.0),
+        "min_p": (None, 0.0),
+        "penalize_newline": (None, True, False),
+    }
+
+    def sampling(self) -> SamplingParams:
+        temperature = 0.8 if self.temperature is None else self.temperature
+        return SamplingParams.from_request(
+            temperature=temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            do_sample=temperature > 0,
+            repetition_penalty=self.repeat_penalty,
+            frequency_penalty=self.frequency_penalty,
+            presence_penalty=self.presence_penalty,
+            seed=self.seed,
+        )
+
+    @property
+    def max_new_tokens(self) -> int | None:
+        return None if self.num_predict is None or self.num_predict < 0 else max(self.num_predict, 1)
+
+
+class OllamaRequestBase(WireModel):
+    model: str
+    stream: bool = True
+    options: OllamaOptions = Field(default_factory=OllamaOptions)
+    keep_alive: int | float | str | None = None
+    """Accepted with no effect: the model stays loaded."""
+    format: Any = None
+    think: Any = None
+
+    NEUTRAL = {"format": (None, ""), "think": (None, False)}
+
+
+class OllamaGenerateRequest(OllamaRequestBase):
+    prompt: str = ""
+    suffix: str | None = None
+    """Text after the cursor: the server builds the family's FIM prompt (what the template's `.Suffix` does)."""
+    raw: bool = False
+    """Accepted; prompts without a suffix are never templated here, so raw or not is the same."""
+    system: str | None = None
+    template: str | None = None
+    context: list[int] | None = None
+    images: list[str] | None = None
+
+    NEUTRAL = {
+        **OllamaRequestBase.NEUTRAL,
+        "system": (None,),
+        "template": (None,),
+        "context": (None,),
+        "images": (None,),
+    }
+
+    def generation_request(self) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=self.prompt,
+            suffix=self.suffix if self.suffix else None,
+            model=self.model,
+            max_new_tokens=self.options.max_new_tokens,
+            stop=_stops(self.options.stop),
+            sampling=self.options.sampling(),
+        )
+
+
+class OllamaMessage(WireModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+    images: list[str] | None = None
+
+    NEUTRAL = {"images": (None,)}
+
+
+class OllamaChatRequest(OllamaRequestBase):
+    messages: list[OllamaMessage] = Field(min_length=1)
+    tools: list[Any] | None = None
+
+    NEUTRAL = {**OllamaRequestBase.NEUTRAL, "tools": (None,)}
+
+    def generation_request(self) -> GenerationRequest:
+        return GenerationRequest(
+            messages=tuple((m.role, m.content) for m in self.messages),
+            model=self.model,
+            max_new_tokens=self.options.max_new_tokens,
+            stop=_stops(self.options.stop),
+            sampling=self.options.sampling(),
+        )
+
+
+class OllamaShowRequest(WireModel):
+    model: str | None = None
+    name: str | None = None
+    """The old name of `model` (Continue sends it)."""
+    verbose: bool = False
+
+    @model_validator(mode="after")
+    def _needs_a_name(self):
+        if not (self.model or self.name):
+            raise ValueError("model: give the name of a served model")
+        return self
+
+
+# --- llama.cpp --------------------------------------------------------------------------------------------------
+
+
+class InfillChunk(WireModel):
+    filename: str = "tmp"
+    text: str
+
+
+class InfillRequest(WireModel):
+    input_prefix: str = ""
+    input_suffix: str = ""
+    input_extra: list[InfillChunk] = Field(default_factory=list)
+    """Other files of the project, put before the FIM prompt (dropped first when the window is short)."""
+    prompt: str = ""
+    """Text typed on the cursor's line, which follows the prefix."""
+    model: str | None = None
+    n_predict: int = Field(-1, ge=-1)
+    temperature: float = Field(0.8, ge=0)
+    top_k: int = Field(40, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    stop: list[str] = Field(default_factory=list, max_length=MAX_STOP_STRINGS)
+    seed: int = -1
+    repeat_penalty: float = Field(1.0, gt=0)
+    presence_penalty: float = Field(0.0, ge=-2, le=2)
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    stream: bool = False
+    # resources and client hints, accepted with no effect:
+    cache_prompt: bool | None = None
+    samplers: list[str] | None = None
+    t_max_prompt_ms: int | None = None
+    t_max_predict_ms: int | None = None
+    n_indent: int | None = None
+    response_fields: list[str] | None = None
+    id_slot: int | None = None
+    # neutral only:
+    n_probs: int | None = None
+    min_p: float | None = None
+    typical_p: float | None = None
+
+    NEUTRAL = {"n_probs": (None, 0), "min_p": (None, 0.0, 0.05), "typical_p": (None, 1.0)}
+
+    def generation_request(self) -> GenerationRequest:
+        sampling = SamplingParams.from_request(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            do_sample=self.temperature > 0,
+            repetition_penalty=self.repeat_penalty,
+            frequency_penalty=self.frequency_penalty,
+            presence_penalty=self.presence_penalty,
+            seed=None if self.seed < 0 else self.seed,
+        )
+        return GenerationRequest(
+            prompt=self.input_prefix + self.prompt,
+            suffix=self.input_suffix,
+            context_files=tuple(ContextFile(c.filename, c.text) for c in self.input_extra),
+            model=self.model,
+            max_new_tokens=None if self.n_predict < 0 else max(self.n_predict, 1),
+            stop=tuple(self.stop),
+            sampling=sampling,
+        )

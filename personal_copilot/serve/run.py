@@ -1,0 +1,104 @@
+"""`pcopilot serve`: load the model and its adapters, print the editor settings, serve until interrupted.
+
+    pcopilot serve --model runs/sc1b-lora --adapters chat=runs/chat-lora --port 8080
+
+Python: `run_serve(ServeConfig(model="runs/sc1b-lora"))` blocks until Ctrl-C; to embed the server, build the app with
+`personal_copilot.serve.app.create_app(TransformersEngine.load(config))`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import sys
+import time
+
+from personal_copilot.errors import PcopilotError
+from personal_copilot.serve.auth import API_KEY_ENV
+from personal_copilot.serve.config import ServeConfig
+from personal_copilot.serve.editors import editor_instructions
+from personal_copilot.serve.report import ServeReport
+
+logger = logging.getLogger("personal_copilot.serve")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: a free one): a taken port fails before the model loads, and clients
+    that connect while it loads wait in the backlog instead of being refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise PcopilotError(
+            f"cannot listen on {host}:{port}: {error.strerror}; choose another --port (0 picks a free one)"
+        ) from error
+    sock.listen(2048)
+    return sock
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _configure_logging() -> None:
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+
+def run_serve(config: ServeConfig) -> ServeReport:
+    """Serves until interrupted (Ctrl-C) and reports what was served."""
+    import uvicorn
+
+    from personal_copilot.serve.app import AppSettings, create_app
+    from personal_copilot.serve.engine import TransformersEngine
+
+    api_key = config.api_key or os.environ.get(API_KEY_ENV) or None
+    sock = bind_socket(config.host, config.port)
+    _configure_logging()
+    engine = TransformersEngine.load(config)
+    settings = AppSettings(
+        api_key=api_key,
+        max_batch_size=config.max_batch_size,
+        batch_window_ms=config.batch_window_ms,
+        max_concurrent_requests=config.max_concurrent_requests,
+        max_body_bytes=config.max_body_bytes,
+    )
+    app = create_app(engine, settings)
+    host, port = sock.getsockname()[:2]
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://[{shown_host}]:{port}" if ":" in shown_host else f"http://{shown_host}:{port}"
+    info = engine.info
+    print(editor_instructions(info, url, api_key is not None), flush=True)
+    if not is_loopback(host) and api_key is None:
+        logger.warning("listening on %s without --api_key: anyone who can reach this port can use the model", host)
+    names = ", ".join(info.names)
+    logger.info("serving %s (%s) on %s%s", info.name, names, url, "" if api_key is None else " (API key required)")
+    start = time.perf_counter()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop here
+        server.run(sockets=[sock])
+    stats = app.state.service.scheduler.stats
+    return ServeReport(
+        url=url,
+        model=info.name,
+        adapters=list(info.adapters),
+        requests=stats.requests,
+        failed=stats.failed,
+        generated_tokens=stats.generated_tokens,
+        batches=stats.batches,
+        largest_batch=stats.largest_batch,
+        seconds=round(time.perf_counter() - start, 1),
+    )
