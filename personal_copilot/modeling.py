@@ -158,7 +158,7 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise PcopilotError(f"cannot load a tokenizer from {name_or_path!r}: {error}") from error
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any
 
 from personal_copilot.configs import CONFIG_FILE, REPORT_FILE, write_report, write_run_config
 from personal_copilot.console import progress_bar
@@ -29,18 +28,9 @@ from personal_copilot.dataset.splits import split_by_repository
 from personal_copilot.dataset.stream import ExampleStream
 from personal_copilot.dataset.tokenizer import train_tokenizer
 from personal_copilot.errors import PcopilotError
+from personal_copilot.modeling import load_tokenizer
 
 _COMPRESSION_SAMPLE = 200
-
-
-def load_tokenizer(name_or_path: str) -> Any:
-    """`AutoTokenizer.from_pretrained`, with a loading failure turned into a message for the user."""
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(name_or_path)
-    except (OSError, ValueError) as error:
-        raise PcopilotError(f"cannot load tokenizer {name_or_path!r}: {error}") from error
 
 
 def run_dataset(config: DatasetConfig) -> DatasetReport:

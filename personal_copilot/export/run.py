@@ -20,7 +20,7 @@ from typing import Any
 
 from personal_copilot.configs import write_atomic, write_report, write_run_config
 from personal_copilot.console import progress_bar
-from personal_copilot.dataset import ModelFamily, get_family, load_tokenizer
+from personal_copilot.dataset import ModelFamily, get_family
 from personal_copilot.errors import PcopilotError
 from personal_copilot.export.config import CompletionConfig, EditorConfig, GgufConfig, OllamaConfig
 from personal_copilot.export.converter import ConversionSpec, check_convertible, find_converter, run_converter
@@ -37,6 +37,7 @@ from personal_copilot.export.model_source import materialize, resolve_model_sour
 from personal_copilot.export.ollama import modelfile, ollama_name
 from personal_copilot.export.pretokenizer import PROBE_TEXTS, check_tokenizer_parity, llama_cpp_pre_tokenizer
 from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
+from personal_copilot.modeling import load_tokenizer
 
 _CHECK_CONTEXT = 512
 """Context of the llama.cpp instance that loads a converted GGUF to check it."""
