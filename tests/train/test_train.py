@@ -181,3 +181,29 @@ def test_shared_lora_run_fixture_is_a_usable_adapter(lora_run: Path) -> None:
 def test_fewer_eval_rows_than_a_batch_still_give_an_eval_loss(tiny_models, collected: Path, tmp_path: Path) -> None:
     report = run_train(config(tiny_models["llama"], collected, tmp_path / "r", max_steps=1, batch_size=8, eval_rows=3))
     assert report.eval_loss is not None and report.eval_loss > 0
+
+
+def test_push_to_hub_uploads_the_run_without_checkpoints(
+    tiny_models, collected: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import huggingface_hub
+
+    calls: list[tuple[str, dict]] = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+            return f"https://huggingface.co/{repo_id}"
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload_folder", kwargs))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    out = tmp_path / "run"
+    report = run_train(config(tiny_models["llama"], collected, out, max_steps=2, push_to_hub="team/copilot"))
+
+    assert calls[0] == ("create_repo", {"repo_id": "team/copilot", "exist_ok": True, "private": True})
+    upload = calls[1][1]
+    assert upload["folder_path"] == str(out) and "checkpoint-*" in upload["ignore_patterns"]
+    assert report.pushed_to == "https://huggingface.co/team/copilot"
+    assert json.loads((out / "report.json").read_text())["pushed_to"] == report.pushed_to
