@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 $(VENV)/.core: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) --editable .
+	$(PIP) --editable ".[serve]"  # the quickstart ends with the `pcopilot serve` command: make it work
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.core

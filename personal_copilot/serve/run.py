@@ -60,7 +60,13 @@ def _configure_logging() -> None:
 
 def run_serve(config: ServeConfig) -> ServeReport:
     """Serves until interrupted (Ctrl-C) and reports what was served."""
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as error:
+        raise PcopilotError(
+            f"serving needs the serve extra ({error.name} missing): pip install 'personal-copilot[serve]'"
+        ) from error
 
     from personal_copilot.serve.app import AppSettings, create_app
     from personal_copilot.serve.engine import TransformersEngine
