@@ -238,7 +238,7 @@ def _rows(
     return rows
 
 
-def _next_commands(out: Path) -> list[tuple[str, str]]:
+def _next_commands(out: Path, family: str | None) -> list[tuple[str, str]]:
     run = out / "run"
     return [
         (
@@ -247,7 +247,8 @@ def _next_commands(out: Path) -> list[tuple[str, str]]:
         ),
         (
             "Settings for llm-vscode (or --client continue / tabby)",
-            f"pcopilot export editor --client llm-vscode --url http://127.0.0.1:8080 --model {run}",
+            f"pcopilot export editor --client llm-vscode --url http://127.0.0.1:8080 --model {run.name} "
+            f"--family {family or 'starcoder'}",
         ),
         ("Run it with llama.cpp / Ollama", f"pcopilot export gguf --model {run} --output {out / 'model.gguf'}"),
     ]
@@ -284,7 +285,7 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
     rows, tables = _evaluate(config, base, out)
     stderr.print("[bold]5/5[/bold] writing the report …")
     verdict = judge(rows)
-    commands = _next_commands(out)
+    commands = _next_commands(out, train.family)
     facts = [
         ("code", ", ".join(sources)),
         ("files kept / dropped", f"{collect.files_kept} / {sum(collect.dropped.values())}"),
