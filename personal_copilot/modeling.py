@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from personal_copilot.errors import PcopilotError
@@ -150,6 +151,14 @@ def quantization_config(compute_precision: Literal["bf16", "fp16", "fp32"]) -> A
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=torch_dtype(compute_precision),
     )
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+
+
+def has_tokenizer(directory: str | Path) -> bool:
+    """True when `directory` holds a tokenizer of its own (a run or adapter saved with one)."""
+    return any((Path(directory) / name).is_file() for name in TOKENIZER_FILES)
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:

@@ -12,6 +12,7 @@ from typing import Any
 
 from personal_copilot.configs import CONFIG_FILE, read_run_config
 from personal_copilot.errors import PcopilotError
+from personal_copilot.modeling import has_tokenizer
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -53,7 +54,7 @@ class AdapterDir:
 
     @property
     def has_tokenizer(self) -> bool:
-        return (self.path / "tokenizer_config.json").is_file()
+        return has_tokenizer(self.path)
 
     @property
     def trainable_token_indices(self) -> list[int] | dict[str, list[int]] | None:

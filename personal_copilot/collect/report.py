@@ -18,6 +18,7 @@ class SourceReport:
     commit: str | None = None
     files_seen: int = 0
     files_kept: int = 0
+    bytes_kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     duplicates_exact: int = 0
     duplicates_near: int = 0

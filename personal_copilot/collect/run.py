@@ -249,6 +249,7 @@ def _deduplicate(entries: list[_Entry], config: CollectConfig) -> list[np.ndarra
         entry.report.duplicates_exact = sum(i in duplicates.exact for i in indices)
         entry.report.duplicates_near = sum(i in duplicates.near for i in indices)
         entry.report.files_kept = int(keep.sum())
+        entry.report.bytes_kept = 0 if table is None else int(table.column("num_bytes").to_numpy()[keep].sum())
         masks.append(keep)
         offset += rows
     return masks
@@ -299,7 +300,7 @@ def run_collect(config: CollectConfig) -> CollectReport:
         sources=reports,
         files_seen=sum(r.files_seen for r in reports),
         files_kept=sum(r.files_kept for r in reports),
-        bytes_kept=_bytes_kept(out, shards),
+        bytes_kept=sum(r.bytes_kept for r in reports),
         dropped=dict(sorted(dropped.items())),
         duplicates_exact=sum(r.duplicates_exact for r in reports),
         duplicates_near=sum(r.duplicates_near for r in reports),
@@ -314,12 +315,3 @@ def run_collect(config: CollectConfig) -> CollectReport:
         report.pushed_to = _push_to_hub(out, config.push_to_hub, config.private)
         write_report(out, report)
     return report
-
-
-def _bytes_kept(out: Path, shards: list[str]) -> int:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    return sum(
-        int(pc.sum(pq.read_table(out / "data" / s, columns=["num_bytes"])["num_bytes"]).as_py() or 0) for s in shards
-    )

@@ -76,8 +76,8 @@ def write_source_cache(path: Path, records: list[FileRecord]) -> None:
 
 
 def read_fingerprints(path: Path) -> pa.Table:
-    """The dedup columns (file_path, norm_hash, minhash) of a source cache."""
-    return pq.read_table(path, columns=["file_path", "norm_hash", "minhash"])
+    """The dedup columns (file_path, norm_hash, minhash) and num_bytes of a source cache."""
+    return pq.read_table(path, columns=["file_path", "norm_hash", "minhash", "num_bytes"])
 
 
 class _ShardWriter:

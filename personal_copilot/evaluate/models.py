@@ -18,6 +18,7 @@ from personal_copilot.configs import CONFIG_FILE, read_run_config
 from personal_copilot.dataset import ModelFamily, detect_family, get_family
 from personal_copilot.errors import PcopilotError
 from personal_copilot.evaluate.config import ModelOptions
+from personal_copilot.modeling import has_tokenizer
 
 WEIGHTED_ADAPTER = "weighted"
 """Name of the scaled copy of the adapter that `--adapter_weight` makes."""
@@ -49,10 +50,6 @@ def training_run_config(path: str | None) -> dict[str, Any] | None:
         return None
     config = read_run_config(Path(path))
     return config if config.get("stage") == "train" else None
-
-
-def _has_tokenizer(path: str) -> bool:
-    return (Path(path) / "tokenizer_config.json").is_file()
 
 
 def _adapter_base(adapter: str) -> str:
@@ -87,7 +84,7 @@ def resolve_model(options: ModelOptions) -> tuple[ModelSpec, dict[str, Any] | No
         run_config = training_run_config(adapter)
         if model is None:
             model = run_config["base_model"] if run_config else _adapter_base(adapter)
-        tokenizer = adapter if adapter and _has_tokenizer(adapter) else model
+        tokenizer = adapter if adapter and has_tokenizer(adapter) else model
         base = model
     if adapter is None and options.adapter_weight != 1.0:
         raise PcopilotError(f"--adapter_weight scales a LoRA adapter, and {base} has none (a full fine-tune?)")

@@ -12,9 +12,9 @@ from typing import Any
 
 from personal_copilot.configs import CONFIG_FILE, read_run_config
 from personal_copilot.errors import PcopilotError
+from personal_copilot.modeling import has_tokenizer
 
 ADAPTER_CONFIG = "adapter_config.json"
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,6 @@ class ModelSource:
     tokenizer: str
     family: str | None = None
     """The FIM family a training run recorded."""
-
-
-def _has_tokenizer(directory: Path) -> bool:
-    return any((directory / name).is_file() for name in _TOKENIZER_FILES)
 
 
 def _adapter_base(adapter: Path) -> str:
@@ -67,7 +63,7 @@ def resolve_model_source(model: str, adapter: Path | None = None) -> ModelSource
         if not (adapter / ADAPTER_CONFIG).is_file():
             raise PcopilotError(f"--adapter {adapter} is not a LoRA adapter directory (no {ADAPTER_CONFIG})")
         own_adapter = adapter
-    tokenizer = str(own_adapter) if own_adapter and _has_tokenizer(own_adapter) else base
+    tokenizer = str(own_adapter) if own_adapter and has_tokenizer(own_adapter) else base
     return ModelSource(base=base, adapter=own_adapter, tokenizer=tokenizer, family=family)
 
 

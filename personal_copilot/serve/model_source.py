@@ -8,6 +8,7 @@ from pathlib import Path
 
 from personal_copilot.configs import CONFIG_FILE, read_run_config
 from personal_copilot.errors import PcopilotError
+from personal_copilot.modeling import has_tokenizer
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -32,10 +33,6 @@ def _display_name(model: str) -> str:
     return path.resolve().name if path.is_dir() else model
 
 
-def _has_tokenizer(directory: Path) -> bool:
-    return (directory / "tokenizer.json").is_file() or (directory / "tokenizer_config.json").is_file()
-
-
 def resolve_model(model: str) -> ModelSource:
     """Where the weights, adapter and tokenizer of `--model` are.
 
@@ -50,7 +47,7 @@ def resolve_model(model: str) -> ModelSource:
                 f"{path} was made by `pcopilot {run.get('stage')}`, not `pcopilot train`; give --model a training "
                 "run, a model directory or a hub id"
             )
-        tokenizer = str(path) if _has_tokenizer(path) else run["base_model"]
+        tokenizer = str(path) if has_tokenizer(path) else run["base_model"]
         name = path.resolve().name
         if (path / ADAPTER_CONFIG).is_file():
             base = run["base_model"]

@@ -63,6 +63,7 @@ def test_rows_carry_repo_metadata(every_case_repo: Path, tmp_path: Path) -> None
         assert row["num_bytes"] == len(row["content"].encode())
         assert not row["file_path"].startswith(("/", "./"))
     assert [(r["repo_id"], r["file_path"]) for r in table.to_pylist()] == sorted(rows_by_path(table))
+    assert report.bytes_kept == report.sources[0].bytes_kept == sum(table.column("num_bytes").to_pylist())
 
 
 def test_notebook_keeps_code_cells_only(every_case_repo: Path, tmp_path: Path) -> None:
@@ -189,12 +190,11 @@ def test_output_files_and_manifest(every_case_repo: Path, tmp_path: Path) -> Non
     assert saved["dropped"] == report.dropped
 
 
-@pytest.mark.parametrize("workers", [1])
-def test_no_sources_is_a_clear_error(tmp_path: Path, workers: int) -> None:
+def test_no_sources_is_a_clear_error(tmp_path: Path) -> None:
     from personal_copilot.errors import PcopilotError
 
     with pytest.raises(PcopilotError, match="no sources"):
-        run_collect(CollectConfig(sources=[], output=tmp_path / "out", workers=workers))
+        run_collect(CollectConfig(sources=[], output=tmp_path / "out", workers=1))
 
 
 def test_folder_ignored_by_an_enclosing_checkout_is_read_as_a_plain_folder(make_repo, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from personal_copilot.errors import PcopilotError
@@ -156,15 +157,23 @@ def test_tokenizer_without_sentinels_is_refused(tiny_models, collected: Path, tm
         run_train(config(tiny_models["llama"], collected, tmp_path / "r", family="qwen"))
 
 
-def test_qlora_trains_on_cpu_or_says_why(tiny_models, collected: Path, tmp_path: Path) -> None:
-    try:
-        report = run_train(config(tiny_models["llama"], collected, tmp_path / "q", method="qlora", max_steps=2))
-    except PcopilotError as error:
-        assert "bitsandbytes" in str(error)
-        return
+def test_qlora_trains_on_cpu(tiny_models, collected: Path, tmp_path: Path) -> None:
+    report = run_train(config(tiny_models["llama"], collected, tmp_path / "q", method="qlora", max_steps=2))
+
     assert report.steps == 2 and report.eval_loss is not None
     adapter = json.loads((tmp_path / "q" / "adapter_config.json").read_text())
     assert adapter["peft_type"] == "LORA"
+    saved = yaml.safe_load((tmp_path / "q" / "pcopilot_config.yaml").read_text())
+    assert saved["config"]["method"] == "qlora"
+
+
+def test_qlora_without_bitsandbytes_fails_before_any_work(tiny_models, collected, tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # what an install without the qlora extra looks like
+    with pytest.raises(PcopilotError, match=r"pip install 'personal-copilot\[qlora\]'"):
+        run_train(config(tiny_models["llama"], collected, tmp_path / "q", method="qlora"))
+    assert not (tmp_path / "q").exists()
 
 
 def test_shared_lora_run_fixture_is_a_usable_adapter(lora_run: Path) -> None:
