@@ -36,6 +36,7 @@ class ScratchPreset:
 SCRATCH_PRESETS: dict[str, ScratchPreset] = {
     "tiny": ScratchPreset("llama", hidden=128, intermediate=384, layers=2, heads=4, kv_heads=2),
     "mini": ScratchPreset("llama", hidden=256, intermediate=768, layers=4, heads=4, kv_heads=2),
+    "base": ScratchPreset("llama", hidden=256, intermediate=768, layers=6, heads=4, kv_heads=2),
     "small": ScratchPreset("llama", hidden=512, intermediate=1408, layers=6, heads=8, kv_heads=4),
     "tiny-starcoder": ScratchPreset("gpt_bigcode", hidden=128, intermediate=512, layers=2, heads=4, kv_heads=1),
 }

@@ -28,6 +28,8 @@ from personal_copilot.collect.github import GitHubError, list_owner_repos
 
 _REMOTE_PREFIXES = ("https://", "http://", "ssh://", "git://", "file://")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
+_NAMED = re.compile(r"^(?P<name>[\w.:-]+)=(?P<spec>.+)$")
+"""`NAME=SOURCE`: the rows of SOURCE carry `NAME` as their repo_id."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,12 @@ def expand_sources(specs: list[str], config: CollectConfig) -> tuple[list[Source
     """Parses the specs; github:ORG is listed through the API. A spec that cannot be parsed fails alone."""
     sources: list[Source] = []
     failed: list[FailedSource] = []
-    for spec in specs:
+    for given in specs:
+        named = _NAMED.match(given)
+        spec = named.group("spec") if named else given
+        if named and spec.startswith("github:"):
+            failed.append(FailedSource(Source(given, given, spec, remote=True), "NAME= cannot rename a github:ORG"))
+            continue
         if spec.startswith("github:"):
             owner = spec.removeprefix("github:").strip("/")
             try:
@@ -93,13 +100,14 @@ def expand_sources(specs: list[str], config: CollectConfig) -> tuple[list[Source
                 continue
             sources += [Source(spec, repo.full_name, repo.clone_url, remote=True) for repo in repos]
         elif is_remote(spec):
-            sources.append(Source(spec, _repo_id_from_url(spec), spec, remote=True))
+            sources.append(Source(given, named["name"] if named else _repo_id_from_url(spec), spec, remote=True))
         else:
             path = Path(spec).expanduser().resolve()
             if path.is_dir() and is_bare_repository(path):
-                sources.append(Source(spec, path.name.removesuffix(".git"), path.as_uri(), remote=True))
+                name = named["name"] if named else path.name.removesuffix(".git")
+                sources.append(Source(given, name, path.as_uri(), remote=True))
             else:
-                sources.append(Source(spec, path.name, str(path), remote=False))
+                sources.append(Source(given, named["name"] if named else path.name, str(path), remote=False))
     return sources, failed
 
 

@@ -1,0 +1,35 @@
+"""Where the shipped base model lives: a Hugging Face model folder inside the package (weights, tokenizer, model card),
+so that a clone or `pip install` carries it and nothing is built or downloaded before first use.
+
+`PCOPILOT_BASE_MODEL` points elsewhere (tests use it for a tiny model; a team can set its own default base).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+BASE_ALIAS = "base"
+"""What `--model base` names in every stage."""
+ENV_VAR = "PCOPILOT_BASE_MODEL"
+WEIGHTS = "model.safetensors"
+
+
+def shipped_dir() -> Path:
+    """The folder of the base model shipped in the package."""
+    return Path(__file__).resolve().parent / "model"
+
+
+def base_model_dir() -> Path:
+    """The default base model's folder: `$PCOPILOT_BASE_MODEL`, else the shipped one."""
+    override = os.environ.get(ENV_VAR)
+    return Path(override).expanduser() if override else shipped_dir()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
