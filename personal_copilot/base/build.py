@@ -80,14 +80,14 @@ def build_corpus(recipe: BaseRecipe, directory: Path, workers: int) -> Corpus:
     )
     table = pq.read_table(list_shards(collected), columns=["repo_id", "file_path", "content"])
     repo_ids, paths = table["repo_id"].to_pylist(), table["file_path"].to_pylist()
-    stdlib_modules = sorted({stdlib_module(f) for r, f in zip(repo_ids, paths, strict=True) if _is_stdlib(r)})
+    stdlib_modules = sorted({stdlib_module(r, f) for r, f in zip(repo_ids, paths, strict=True) if _is_stdlib(r)})
     held_stdlib = set(held_out_names(stdlib_modules, recipe.heldout_stdlib_fraction, recipe.seed))
     sides: dict[str, list[int]] = {split: [] for split in SPLITS}
     for index, (repo_id, path) in enumerate(zip(repo_ids, paths, strict=True)):
         if not path.endswith(".py"):
             continue
         if _is_stdlib(repo_id):
-            sides["heldout_stdlib" if stdlib_module(path) in held_stdlib else "train"].append(index)
+            sides["heldout_stdlib" if stdlib_module(repo_id, path) in held_stdlib else "train"].append(index)
         else:
             sides["heldout_packages" if folder_owner.get(repo_id) in held_packages else "train"].append(index)
     random.Random(recipe.seed).shuffle(sides["train"])  # the tokenizer samples the first files; training streams them
@@ -135,7 +135,7 @@ def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
         logging_steps=max(1, recipe.max_steps // 200),
         resume=True,
         seed=recipe.seed,
-        precision=recipe.precision,
+        precision=pretraining_precision(recipe),
         gradient_checkpointing=False,
         scratch_vocab_size=recipe.vocab_size,
         optim=OptimSettings(
@@ -146,6 +146,30 @@ def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
         ),
         fim=FimConfig(rate=recipe.fim_rate, span=recipe.fim_span),
     )
+
+
+def pretraining_precision(recipe: BaseRecipe) -> str:
+    """bf16 autocast where the hardware computes in it (a GPU, or a CPU with AVX-512 BF16 / AMX), else fp32."""
+    if recipe.precision != "auto":
+        return recipe.precision
+    from personal_copilot.modeling import has_cuda
+
+    if has_cuda():
+        return "auto"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "fp32"
+    return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
+
+
+def pretrain(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
+    """Pretrains (or resumes, or reuses a finished run) and returns train's report."""
+    from personal_copilot.train import TrainReport, run_train
+
+    if (run / "report.json").is_file() and (run / "model.safetensors").is_file():
+        return TrainReport(**json.loads((run / "report.json").read_text()))
+    return run_train(pretrain_config(recipe, corpus, run))
 
 
 def default_workers() -> int:

@@ -118,6 +118,9 @@ def held_out_names(names: list[str], fraction: float, seed: int, minimum: int = 
     return sorted(sorted(names, key=lambda name: _rank(seed, name))[:count])
 
 
-def stdlib_module(file_path: str) -> str:
-    """The top-level standard-library module a file belongs to (`json/decoder.py` -> `json`, `csv.py` -> `csv`)."""
+def stdlib_module(repo_id: str, file_path: str) -> str:
+    """The top-level standard-library module a file belongs to (`json/decoder.py` -> `json`, `csv.py` -> `csv`);
+    a source collected as `stdlib:NAME` is module NAME."""
+    if ":" in repo_id:
+        return repo_id.split(":", 1)[1]
     return file_path.split("/", 1)[0].removesuffix(".py")

@@ -153,7 +153,7 @@ def _setup_model(config: TrainConfig, args: Any, precision: str) -> tuple[Any, A
     with args.main_process_first(desc="building the scratch base model"):
         if args.process_index == 0 and not (base / "config.json").is_file():
             tokenizer = _scratch_tokenizer(config, out)
-            scratch = build_scratch_model(config.model, tokenizer, max(config.seq_len, 2048), config.seed)
+            scratch = build_scratch_model(config.model, tokenizer, config.seq_len, config.seed)
             scratch.save_pretrained(base)
             tokenizer.save_pretrained(base)
     tokenizer = load_tokenizer(str(base))

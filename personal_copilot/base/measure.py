@@ -1,0 +1,139 @@
+"""A base model measured as a code model is measured, on the held-out sets it never trained on:
+
+- bits per byte of plain left-to-right code (tokenizer-independent), beside gzip -9 and xz -9 on the same bytes;
+- fill-in-the-middle exact match and edit similarity per hole kind, and the share of completions that still parse;
+- HumanEval pass@1 (greedy), run in the evaluation sandbox;
+- generation speed (tokens/s, greedy, batch 1).
+"""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HOLE_KINDS = ("line", "rest_of_line", "block")
+
+
+@dataclass(frozen=True)
+class Compression:
+    """How well a held-out set is compressed: by the model and by general-purpose compressors, in bits per byte."""
+
+    files: int
+    bytes: int
+    tokens: int
+    nats_per_token: float
+    model: float
+    gzip: float
+    xz: float
+
+
+@dataclass(frozen=True)
+class FimFigures:
+    holes: int
+    exact_match: float
+    edit_similarity: float
+    parse_rate: float | None
+
+
+@dataclass
+class Measurements:
+    compression: dict[str, Compression]
+    fim: dict[str, FimFigures]
+    """Per hole kind, and `all`."""
+    humaneval_pass_at_1: float | None
+    humaneval_problems: int
+    generation_tokens_per_second: float
+    examples: list[dict[str, str]]
+    """A few held-out holes with the model's completion (for the model card)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_texts(parquet: Path, max_bytes: int) -> list[str]:
+    """The files of a held-out set in (repository, path) order, up to `max_bytes` of UTF-8 (0: all)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet, columns=["repo_id", "file_path", "content"]).to_pylist()
+    texts, total = [], 0
+    for row in sorted(table, key=lambda r: (r["repo_id"], r["file_path"])):
+        if max_bytes and total >= max_bytes:
+            break
+        texts.append(row["content"])
+        total += len(row["content"].encode())
+    return texts
+
+
+def compressor_bits_per_byte(texts: list[str]) -> tuple[float, float]:
+    """(gzip -9, xz -9) bits per byte of the files, each file compressed on its own as the model sees each alone."""
+    raw = [t.encode() for t in texts]
+    size = sum(map(len, raw))
+    gz = sum(len(gzip.compress(b, compresslevel=9)) for b in raw)
+    xz = sum(len(lzma.compress(b, preset=9)) for b in raw)
+    return 8 * gz / size, 8 * xz / size
+
+
+def model_nats(model: Any, tokenizer: Any, texts: list[str], seq_len: int, batch_size: int = 8) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) of every token of every text, left to right, and the token count.
+
+    Each text starts after an end-of-text token (as documents follow each other in training) and is cut into
+    windows of `seq_len`; each token is predicted once, from the tokens before it in its window.
+    """
+    import torch
+
+    eos = tokenizer.eos_token_id
+    windows: list[list[int]] = []
+    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        ids = [eos, *ids]
+        windows += [ids[start : start + seq_len + 1] for start in range(0, len(ids) - 1, seq_len)]
+    windows.sort(key=len)
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(windows), batch_size):
+            batch = windows[start : start + batch_size]
+            width = max(map(len, batch))
+            ids = torch.full((len(batch), width), eos, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, window in enumerate(batch):
+                ids[row, : len(window)] = torch.tensor(window)
+                mask[row, : len(window)] = 1
+            logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits.float()
+            losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+            keep = mask[:, 1:].bool()
+            total += losses[keep].sum().item()
+            count += int(keep.sum())
+    return total, count
+
+
+def measure_compression(model: Any, tokenizer: Any, texts: list[str], seq_len: int) -> Compression:
+    nats, tokens = model_nats(model, tokenizer, texts, seq_len)
+    size = sum(len(t.encode()) for t in texts)
+    gz, xz = compressor_bits_per_byte(texts)
+    return Compression(
+        files=len(texts),
+        bytes=size,
+        tokens=tokens,
+        nats_per_token=round(nats / max(tokens, 1), 4),
+        model=round(nats / math.log(2) / size, 4),
+        gzip=round(gz, 4),
+        xz=round(xz, 4),
+    )
+
+
+def generation_speed(model: Any, tokenizer: Any, new_tokens: int = 128) -> float:
+    """Greedy tokens/s at batch 1 with the KV cache, after one warm-up call."""
+    import torch
+
+    ids = torch.tensor([tokenizer("def fibonacci(n):\n    ")["input_ids"]])
+    eos = tokenizer.eos_token_id
+    options = {"do_sample": False, "pad_token_id": eos, "eos_token_id": None, "min_new_tokens": new_tokens}
+    with torch.inference_mode():
+        model.generate(ids, max_new_tokens=8, **options | {"min_new_tokens": 8})
+        start = time.perf_counter()
+        model.generate(ids, max_new_tokens=new_tokens, **options)
+    return round(new_tokens / (time.perf_counter() - start), 1)
