@@ -69,10 +69,20 @@ COMMANDS: dict[str, Command | CommandGroup] = {
         config="personal_copilot.train.estimate_config:EstimateConfig",
         run="personal_copilot.train.estimate:run_estimate",
     ),
-    "base": Command(
-        summary="Build or reuse the embedded base model: a small code model pretrained with FIM on Python's stdlib.",
-        config="personal_copilot.quickstart.config:BaseConfig",
-        run="personal_copilot.quickstart.run:run_base",
+    "base": CommandGroup(
+        summary="The embedded default base model: show it, or pretrain it again from its recorded recipe.",
+        commands={
+            "show": Command(
+                summary="The shipped base: recipe, training, held-out figures, sha256 of its weights checked.",
+                config="personal_copilot.base.config:ShowConfig",
+                run="personal_copilot.base.run:run_show",
+            ),
+            "build": Command(
+                summary="Pretrain a base from scratch (stdlib + permissive packages, FIM), measure it, write a card.",
+                config="personal_copilot.base.config:BuildConfig",
+                run="personal_copilot.base.run:run_build",
+            ),
+        },
     ),
     "adapters": CommandGroup(
         summary="Combine, scale, re-target, merge and inspect LoRA adapters (the blog's dance of LoRAs).",

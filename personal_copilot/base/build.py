@@ -25,6 +25,7 @@ from personal_copilot.base.corpus import (
     STDLIB_REPO,
     held_out_names,
     installed_packages,
+    rank,
     stdlib_dir,
     stdlib_module,
 )
@@ -66,7 +67,9 @@ def build_corpus(recipe: BaseRecipe, directory: Path, workers: int) -> Corpus:
         return Corpus(out, json.loads((out / CORPUS_FILE).read_text()))
     packages = installed_packages() if recipe.packages else []
     used = [p for p in packages if p.permissive]
-    held_packages = set(held_out_names([p.name for p in used], 1.0, recipe.seed, 0)[: recipe.heldout_packages])
+    held_packages = set(
+        sorted((p.name for p in used), key=lambda name: rank(recipe.seed, name))[: recipe.heldout_packages]
+    )
     folder_owner = {Path(folder).name: p.name for p in used for folder in p.folders}
     sources = _stdlib_sources(recipe) + [folder for p in used for folder in p.folders]
     collected = directory / "collected"

@@ -106,7 +106,7 @@ def stdlib_dir() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def _rank(seed: int, name: str) -> bytes:
+def rank(seed: int, name: str) -> bytes:
     return hashlib.sha256(f"{seed}\x00{name}".encode()).digest()
 
 
@@ -115,7 +115,7 @@ def held_out_names(names: list[str], fraction: float, seed: int, minimum: int = 
     if fraction <= 0 or len(names) <= minimum:
         return []
     count = max(minimum, round(fraction * len(names)))
-    return sorted(sorted(names, key=lambda name: _rank(seed, name))[:count])
+    return sorted(sorted(names, key=lambda name: rank(seed, name))[:count])
 
 
 def stdlib_module(repo_id: str, file_path: str) -> str:

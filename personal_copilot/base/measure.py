@@ -137,3 +137,64 @@ def generation_speed(model: Any, tokenizer: Any, new_tokens: int = 128) -> float
         start = time.perf_counter()
         model.generate(ids, max_new_tokens=new_tokens, **options)
     return round(new_tokens / (time.perf_counter() - start), 1)
+
+
+def load_generator(model_dir: Path, context_tokens: int) -> Any:
+    """The evaluation stage's generator over a base model folder, in fp32."""
+    from personal_copilot.evaluate import ModelGenerator, ModelSpec, load_for_eval
+
+    loaded = load_for_eval(ModelSpec(base=str(model_dir), tokenizer=str(model_dir)), "fp32")
+    return ModelGenerator(loaded, batch_size=8, context_tokens=context_tokens)
+
+
+def measure_fim(generator: Any, parquet: Path, holes: int, seed: int) -> tuple[dict[str, FimFigures], list[Any]]:
+    """FIM figures per hole kind (and `all`) on holes cut from the files of a held-out set; and the scored holes."""
+    import pyarrow.parquet as pq
+
+    from personal_copilot.dataset import DatasetSplit
+    from personal_copilot.evaluate import HeldOut, make_tasks
+    from personal_copilot.evaluate.infill import average, breakdown, generate_middles, score_holes
+
+    repos = tuple(sorted(set(pq.read_table(parquet, columns=["repo_id"])["repo_id"].to_pylist())))
+    held_out = HeldOut(parquet, [parquet], DatasetSplit("repository", 1.0, seed, eval_repos=repos), "held out")
+    tasks, _ = make_tasks(held_out, holes, HOLE_KINDS, seed)
+    results = score_holes(tasks, generate_middles(tasks, generator, max_new_tokens=64))
+    scores = {"all": average(results), **breakdown(results, lambda r: r.task.kind)}
+    figures = {
+        kind: FimFigures(s.holes, round(s.exact_match, 4), round(s.edit_similarity, 4), _round(s.parse_rate))
+        for kind, s in scores.items()
+    }
+    return figures, results
+
+
+def measure_humaneval(generator: Any, problems: int, workers: int, out: Path) -> float:
+    """Greedy pass@1 on the first `problems` HumanEval problems, run in the evaluation sandbox."""
+    from personal_copilot.evaluate import HumanEvalSettings
+    from personal_copilot.evaluate.benchmarks import evaluate_humaneval, open_sandbox
+
+    settings = HumanEvalSettings(limit=problems, max_new_tokens=128, workers=workers)
+    with open_sandbox(settings) as sandbox:
+        report = evaluate_humaneval(generator, settings, sandbox, out, seed=0)
+    return report.pass_at_k["pass@1"]
+
+
+def examples_of(results: list[Any], count: int = 6) -> list[dict[str, str]]:
+    """A few holes of each kind with the model's middle, the first of each kind in order (no cherry-picking)."""
+    chosen: list[Any] = []
+    for kind in HOLE_KINDS:
+        chosen += [r for r in results if r.task.kind == kind][: max(1, count // len(HOLE_KINDS))]
+    return [
+        {
+            "kind": r.task.kind,
+            "file": f"{r.task.repo_id}/{r.task.file_path}",
+            "before": "\n".join(r.task.prefix.splitlines()[-4:]),
+            "truth": r.task.middle,
+            "completion": r.generated,
+            "after": "\n".join(r.task.suffix.splitlines()[:2]),
+        }
+        for r in chosen
+    ]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
