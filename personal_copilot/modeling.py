@@ -114,6 +114,18 @@ def resolve_precision(precision: Precision) -> Literal["bf16", "fp16", "fp32"]:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+def cpu_precision() -> Literal["auto", "bf16", "fp32"]:
+    """For small trainings that must run anywhere: `auto` on a GPU; on a CPU, bf16 autocast where the CPU computes in
+    it (AVX-512 BF16 or AMX: ~2.6x fp32), else fp32."""
+    if has_cuda():
+        return "auto"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "fp32"
+    return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
+
+
 def torch_dtype(precision: Literal["bf16", "fp16", "fp32"]) -> torch.dtype:
     import torch
 

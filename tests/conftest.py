@@ -177,3 +177,22 @@ def lora_run(tiny_models: dict[str, Path], collected: Path, tmp_path_factory: py
     )
     assert run_train(config).exit_code == 0
     return output
+
+
+@pytest.fixture(scope="session")
+def test_base_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pcopilot base build --recipe test`, once per session: a tiny base model with its record and card in
+    BUILD/model (tests that need "the default base" point PCOPILOT_BASE_MODEL at it)."""
+    from personal_copilot.cli import main
+
+    out = tmp_path_factory.mktemp("base") / "build"
+    argv = ["base", "build", "--recipe", "test", "--output", str(out), "--workers", "1"]
+    assert main([*argv, "--fim_holes", "6", "--humaneval_problems", "1", "--measure_bytes", "20000"]) == 0
+    return out
+
+
+@pytest.fixture
+def test_base(test_base_build: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test base as the default base model of every stage."""
+    monkeypatch.setenv("PCOPILOT_BASE_MODEL", str(test_base_build / "model"))
+    return test_base_build / "model"

@@ -1,4 +1,4 @@
-"""The README's first command at test scale: `pcopilot quickstart --profile test`."""
+"""The README's first command at test scale: `pcopilot quickstart --profile test` on a tiny default base."""
 
 from __future__ import annotations
 
@@ -9,80 +9,86 @@ import pytest
 import yaml
 
 from personal_copilot.cli import main
-from personal_copilot.quickstart import RECIPES, BaseModel, build_base, project_source
-from personal_copilot.quickstart.base import recipe_key
+from personal_copilot.quickstart import project_source
+from personal_copilot.quickstart.report import Row, judge
 
 
-@pytest.fixture(scope="session")
-def built_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BaseModel]:
-    """The test recipe's base, built once into a session cache directory."""
-    cache = tmp_path_factory.mktemp("base-cache")
-    return cache, build_base(RECIPES["test"], cache)
-
-
-def test_quickstart_runs_the_loop_on_given_sources(built_base, tmp_path: Path, capsys) -> None:
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.corpus import write_repositories
 
-    (source,) = write_repositories(tmp_path / "code")[:1]
-    out, cache = tmp_path / "qs", built_base[0]
-    argv = ["quickstart", "--profile", "test", "--sources", str(source), "--output", str(out)]
-    assert main([*argv, "--base_cache_dir", str(cache), "--workers", "1"]) == 0
+    return write_repositories(tmp_path_factory.mktemp("code"))[0]
+
+
+@pytest.mark.slow
+def test_quickstart_runs_the_loop_then_reuses_it(test_base: Path, source: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "qs"
+    argv = ["quickstart", "--profile", "test", "--sources", str(source), "--output", str(out), "--workers", "1"]
+    assert main(argv) == 0
 
     report = json.loads((out / "report.json").read_text())
     assert report["collect"]["files_kept"] == 12
     assert report["train"]["steps"] == 4 and report["train"]["eval_loss"] > 0
-    assert Path(report["base"]["model_dir"]).is_relative_to(cache)
+    assert report["base"] == str(test_base) and report["reused"] == []
     assert (out / "run" / "adapter_model.safetensors").is_file()
     assert yaml.safe_load((out / "pcopilot_config.yaml").read_text())["stage"] == "quickstart"
     printed = capsys.readouterr().out
     assert "pcopilot quickstart" in printed and f"pcopilot serve --model {out / 'run'}" in printed
 
-    # The report's numbers are the evaluation's: base and tuned from the same compare runs.
+    # The report's numbers are the evaluation's: base and tuned from the same compare run.
     own = json.loads((out / "eval" / "own_code" / "report.json").read_text())
-    general = json.loads((out / "eval" / "general_code" / "report.json").read_text())
     loss = next(m["values"] for m in own["metrics"] if m["name"] == "held-out loss")
-    general_loss = next(m["values"] for m in general["metrics"] if m["name"] == "held-out loss")
     rows = {row["name"]: row for row in report["rows"]}
     assert (rows["own-code loss"]["base"], rows["own-code loss"]["tuned"]) == (loss["base"], loss["tuned"])
-    assert rows["general-code loss"]["tuned"] == general_loss["tuned"]
+    general = rows["general-code bits per byte"]
+    assert 0 < general["base"] < 16 and 0 < general["tuned"] < 16
     assert {"FIM exact match", "FIM edit similarity", "HumanEval pass@1"} <= set(rows)
     markdown = (out / "report.md").read_text()
     assert f"| own-code loss | own code | {loss['base']:.4f} | {loss['tuned']:.4f} |" in markdown
+    # Held-out holes side by side: the truth, the base's middle and the tuned model's, from the holes files.
+    base_holes = [json.loads(line) for line in (out / "eval/own_code/base/holes.jsonl").read_text().splitlines()]
+    assert "## Held-out holes, side by side" in markdown and f"`{base_holes[0]['repo_id']}/" in markdown
+    assert "| truth |" in markdown and "| base |" in markdown and "| tuned |" in markdown
     page = (out / "report.html").read_text()
-    assert f"{general_loss['tuned']:.4f}" in page and "run/loss.png" in page
+    assert "side by side" in page and "run/loss.png" in page
     for image in ("run/loss.png", "eval/own_code/compare.png", "base_pretraining_loss.png"):
         assert (out / image).read_bytes()[:4] == b"\x89PNG"
 
-
-def test_base_is_built_once_per_recipe(built_base) -> None:
-    cache, first = built_base
-    recipe = RECIPES["test"]
-    again = build_base(recipe, cache)
-
-    assert not first.reused and again.reused
-    assert again.model_dir == first.model_dir == cache / recipe_key(recipe) / "run"
-    assert (first.model_dir / "model.safetensors").is_file()
-    assert first.general_split["eval_repos"] or first.general_split["eval_files"]
+    # A second run with nothing changed reuses the fine-tune and the evaluation, and reports the same rows.
+    assert main(argv) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert again["reused"] == ["fine-tune", "evaluation"] and again["rows"] == report["rows"]
 
 
 def test_default_source_is_this_project() -> None:
     assert (project_source() / "personal_copilot" / "collect" / "run.py").is_file()
 
 
-def test_verdict_says_when_tuning_did_not_help() -> None:
-    from personal_copilot.quickstart.report import Row, judge
-
-    better = [
-        Row("own-code loss", "own code", 2.0, 1.5, higher_is_better=False),
-        Row("FIM edit similarity", "own code", 0.2, 0.3, higher_is_better=True),
-        Row("general-code loss", "general code", 2.0, 2.05, higher_is_better=False),
+def _rows(own_loss: float, exact: float, general: float, parses: float = 0.5) -> list[Row]:
+    return [
+        Row("own-code loss", "own code", 2.0, own_loss, higher_is_better=False),
+        Row("FIM exact match", "own code", 0.2, exact, higher_is_better=True),
+        Row("FIM Python parses", "own code", 0.5, parses, higher_is_better=True),
+        Row("general-code bits per byte", "general code", 1.0, general, higher_is_better=False),
     ]
-    verdict = judge(better)
-    assert verdict.own_code_better and verdict.general_code_kept
 
-    worse = [*better[:1], Row("FIM edit similarity", "own code", 0.3, 0.3, True), better[2]]
-    assert not judge(worse).own_code_better
-    assert "FIM edit similarity: tuned 0.3000 vs base 0.3000, NOT better" in judge(worse).lines
-    forgot = [*better[:2], Row("general-code loss", "general code", 2.0, 2.2, False)]
-    assert not judge(forgot).general_code_kept
-    assert any("forgetting" in line for line in judge(forgot).lines)
+
+def test_verdict_needs_better_loss_and_exact_match() -> None:
+    verdict = judge(_rows(1.5, 0.3, 1.02))
+    assert verdict.own_code_better and verdict.general_code_kept and not verdict.regressions
+    assert verdict.headline == "tuned beats base on your code and keeps general code"
+
+    same_exact = judge(_rows(1.5, 0.2, 1.02))
+    assert not same_exact.own_code_better
+    assert "FIM exact match: tuned 0.2000 vs base 0.2000, NOT better" in same_exact.lines
+
+
+def test_verdict_names_forgetting_and_regressions() -> None:
+    forgot = judge(_rows(1.5, 0.3, 1.2))
+    assert not forgot.general_code_kept and "FORGETS" in forgot.headline
+    assert any("forgetting" in line for line in forgot.lines)
+
+    regressed = judge(_rows(1.5, 0.3, 1.0, parses=0.2))
+    assert regressed.own_code_better and regressed.regressions == ["FIM Python parses"]
+    assert "with regressions: FIM Python parses" in regressed.headline
+    assert "regression: FIM Python parses went from 0.5000 to 0.2000" in regressed.lines

@@ -1,4 +1,5 @@
-"""The embedded default base model: shipped in the package, rebuilt from its recorded recipe by `pcopilot base build`."""
+"""The embedded default base model: shipped in the package, rebuilt from its recorded recipe by
+`pcopilot base build`."""
 
 from personal_copilot.base.recipe import RECIPES, BaseRecipe, RecipeName
 from personal_copilot.base.shipped import BASE_ALIAS, ENV_VAR, base_model_dir, sha256_of, shipped_dir

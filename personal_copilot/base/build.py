@@ -152,18 +152,10 @@ def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
 
 
 def pretraining_precision(recipe: BaseRecipe) -> str:
-    """bf16 autocast where the hardware computes in it (a GPU, or a CPU with AVX-512 BF16 / AMX), else fp32."""
-    if recipe.precision != "auto":
-        return recipe.precision
-    from personal_copilot.modeling import has_cuda
+    """The recipe's precision; `auto` is bf16 autocast where the hardware computes in it, else fp32."""
+    from personal_copilot.modeling import cpu_precision
 
-    if has_cuda():
-        return "auto"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "fp32"
-    return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
+    return cpu_precision() if recipe.precision == "auto" else recipe.precision
 
 
 def pretrain(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:

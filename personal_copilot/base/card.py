@@ -22,10 +22,10 @@ def render_card(info: dict[str, Any]) -> str:
     used = [p for p in corpus["packages"] if p["permissive"]]
     left_out = [p for p in corpus["packages"] if not p["permissive"]]
     compression = _table(
-        ["held-out set", "files", "bytes", "model bits/byte", "gzip -9", "xz -9", "nats/token"],
+        ["held-out set", "files", "bytes", "model bits/byte", "gzip -9", "xz -9", "xz -9 (whole set)", "nats/token"],
         [
             [name, c["files"], f"{c['bytes']:,}", f"**{c['model']:.3f}**", f"{c['gzip']:.3f}", f"{c['xz']:.3f}",
-             f"{c['nats_per_token']:.3f}"]
+             f"{c['xz_whole_set']:.3f}", f"{c['nats_per_token']:.3f}"]
             for name, c in figures["compression"].items()
         ],
     )  # fmt: skip
@@ -67,7 +67,8 @@ download. It is a demo-sized model: it completes everyday lines, names and brack
 
 Measured on files it never trained on: a slice of the standard library (whole modules: {held_modules}) and whole
 packages ({held_packages}). Bits per byte count every token of each file, left to right, in windows of
-{recipe["seq_len"]} tokens; gzip and xz compress each file on its own, as the model sees each file alone.
+{recipe["seq_len"]} tokens; gzip and xz compress each file on its own, as the model sees each file alone (and xz
+the whole set at once, a harder baseline).
 
 {compression}
 

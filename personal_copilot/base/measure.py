@@ -30,6 +30,8 @@ class Compression:
     model: float
     gzip: float
     xz: float
+    xz_whole_set: float
+    """xz -9 of all the files concatenated (it may reuse what it saw in one file in the next; the model cannot)."""
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,15 @@ def read_texts(parquet: Path, max_bytes: int) -> list[str]:
     return texts
 
 
-def compressor_bits_per_byte(texts: list[str]) -> tuple[float, float]:
-    """(gzip -9, xz -9) bits per byte of the files, each file compressed on its own as the model sees each alone."""
+def compressor_bits_per_byte(texts: list[str]) -> tuple[float, float, float]:
+    """Bits per byte of gzip -9 and xz -9, each file compressed on its own as the model sees each alone, and of
+    xz -9 on all the files concatenated."""
     raw = [t.encode() for t in texts]
     size = sum(map(len, raw))
     gz = sum(len(gzip.compress(b, compresslevel=9)) for b in raw)
     xz = sum(len(lzma.compress(b, preset=9)) for b in raw)
-    return 8 * gz / size, 8 * xz / size
+    whole = len(lzma.compress(b"".join(raw), preset=9))
+    return 8 * gz / size, 8 * xz / size, 8 * whole / size
 
 
 def model_nats(model: Any, tokenizer: Any, texts: list[str], seq_len: int, batch_size: int = 8) -> tuple[float, int]:
@@ -113,7 +117,7 @@ def model_nats(model: Any, tokenizer: Any, texts: list[str], seq_len: int, batch
 def measure_compression(model: Any, tokenizer: Any, texts: list[str], seq_len: int) -> Compression:
     nats, tokens = model_nats(model, tokenizer, texts, seq_len)
     size = sum(len(t.encode()) for t in texts)
-    gz, xz = compressor_bits_per_byte(texts)
+    gz, xz, whole = compressor_bits_per_byte(texts)
     return Compression(
         files=len(texts),
         bytes=size,
@@ -122,6 +126,7 @@ def measure_compression(model: Any, tokenizer: Any, texts: list[str], seq_len: i
         model=round(nats / math.log(2) / size, 4),
         gzip=round(gz, 4),
         xz=round(xz, 4),
+        xz_whole_set=round(whole, 4),
     )
 
 

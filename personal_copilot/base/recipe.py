@@ -48,7 +48,7 @@ RECIPES: dict[str, BaseRecipe] = {
         vocab_size=8192,
         seq_len=512,
         batch_size=8,
-        max_steps=5600,
+        max_steps=4200,
         learning_rate=2e-3,
         warmup_steps=150,
     ),

@@ -1,19 +1,29 @@
-"""`pcopilot quickstart` and `pcopilot base`: the whole loop composed from the stages' run functions.
+"""`pcopilot quickstart`: the whole loop composed from the stages' run functions, on the shipped base model.
 
-pcopilot quickstart            # collect -> base -> LoRA FIM fine-tune -> evaluate base vs tuned -> report
+pcopilot quickstart            # collect -> LoRA FIM fine-tune of the base -> evaluate base vs tuned -> report
+
+A second run reuses what did not change: collection is incremental, the fine-tune and the evaluation are reused when
+the code, the base and the settings are the same, and an interrupted fine-tune resumes from its last checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import personal_copilot
+from personal_copilot.base import base_model_dir
+from personal_copilot.base.measure import model_nats, read_texts
+from personal_copilot.base.run import read_base
 from personal_copilot.collect import CollectConfig, CollectReport, run_collect
-from personal_copilot.configs import write_report, write_run_config
+from personal_copilot.configs import write_atomic, write_report, write_run_config
 from personal_copilot.console import print_summary, print_table, stderr, stdout
+from personal_copilot.dataset import FimConfig
 from personal_copilot.errors import PcopilotError
 from personal_copilot.evaluate import (
     CompareConfig,
@@ -23,52 +33,40 @@ from personal_copilot.evaluate import (
     LossSettings,
     run_compare,
 )
-from personal_copilot.quickstart.base import RECIPES, BaseModel, build_base, replay_file
-from personal_copilot.quickstart.config import BaseConfig, QuickstartConfig
-from personal_copilot.quickstart.report import ReportContent, Row, Verdict, judge, write_reports
+from personal_copilot.modeling import cpu_precision
+from personal_copilot.quickstart.config import QuickstartConfig
+from personal_copilot.quickstart.general import GeneralCode, general_code
+from personal_copilot.quickstart.report import Example, ReportContent, Row, Verdict, judge, write_reports
 from personal_copilot.train import LoraSettings, OptimSettings, TrainConfig, TrainReport, run_train
 
-
-@dataclass(frozen=True)
-class TuneRecipe:
-    """The LoRA fine-tune on the user's code."""
-
-    max_steps: int
-    batch_size: int
-    learning_rate: float
-    rank: int
-    eval_fraction: float
-    """Share of your files held out for the evaluation (your code is one repository: the split is by file)."""
-    replay_weight: float
-    """Weight of the base's own training files mixed into the fine-tune (against 1 for your code): replaying some
-    general code keeps the tuned model from forgetting it. The files the base held out are not replayed."""
-
-
-@dataclass(frozen=True)
-class EvalRecipe:
-    """How base and tuned are compared (identical settings for both)."""
-
-    fim_examples: int
-    fim_max_new_tokens: int
-    loss_rows: int
-    humaneval_problems: int
-    humaneval_max_new_tokens: int
-
-
-EVAL_RECIPES = {
-    "default": EvalRecipe(
-        fim_examples=200, fim_max_new_tokens=48, loss_rows=64, humaneval_problems=5, humaneval_max_new_tokens=128
-    ),
-    "test": EvalRecipe(
-        fim_examples=6, fim_max_new_tokens=8, loss_rows=4, humaneval_problems=1, humaneval_max_new_tokens=16
-    ),
+REPLAY_WEIGHT = 0.25
+"""Weight of the base's own (standard-library) training files mixed into the fine-tune, against 1 for your code:
+replaying some general code keeps the tuned model from forgetting it. The files the base held out are not replayed."""
+TUNE = {
+    "default": {
+        "max_steps": 150,
+        "batch_size": 8,
+        "eval_fraction": 0.2,
+        "lora": LoraSettings(r=16, alpha=32),
+        "optim": OptimSettings(learning_rate=2e-3, warmup_steps=8),
+    },
+    "test": {
+        "max_steps": 4,
+        "batch_size": 2,
+        "eval_fraction": 0.3,
+        "seq_len": 64,
+        "lora": LoraSettings(r=4, alpha=8),
+        "optim": OptimSettings(learning_rate=1e-2, warmup_steps=1),
+    },
 }
-TUNE_RECIPES = {
-    "default": TuneRecipe(
-        max_steps=300, batch_size=8, learning_rate=2e-3, rank=16, eval_fraction=0.2, replay_weight=0.25
-    ),
-    "test": TuneRecipe(max_steps=4, batch_size=2, learning_rate=1e-2, rank=4, eval_fraction=0.3, replay_weight=0.25),
+"""The fine-tune per profile: what differs from `tune_config`'s common settings."""
+EVAL = {
+    "default": {"fim_examples": 200, "fim_tokens": 48, "loss_rows": 64, "humaneval": 5, "general_bytes": 300_000},
+    "test": {"fim_examples": 6, "fim_tokens": 8, "loss_rows": 4, "humaneval": 1, "general_bytes": 20_000},
 }
+SHOWN_METRICS = ("FIM exact match", "FIM edit similarity", "FIM Python parses", "held-out loss", "HumanEval pass@1")
+STATE_FILE = ".pcopilot/quickstart.json"
+EXAMPLES = 6
 
 
 def project_source() -> Path:
@@ -78,55 +76,40 @@ def project_source() -> Path:
     return checkout if (checkout / "pyproject.toml").is_file() else package
 
 
-@dataclass
-class BaseReport:
-    model_dir: str
-    key: str
-    reused: bool
-    eval_loss: float | None
-    build_seconds: float
-    general_split: dict = field(default_factory=dict)
-    exit_code: int = 0
-
-    def print(self) -> None:
-        print_summary(
-            "pcopilot base",
-            [
-                ("model", self.model_dir),
-                ("recipe key", self.key),
-                ("reused from cache", "yes" if self.reused else "no, built now"),
-                ("held-out loss (stdlib)", "-" if self.eval_loss is None else f"{self.eval_loss:.4f}"),
-                ("build seconds", self.build_seconds),
-            ],
-        )
-
-
-def _base_report(base: BaseModel) -> BaseReport:
-    return BaseReport(
-        model_dir=str(base.model_dir),
-        key=base.key,
-        reused=base.reused,
-        eval_loss=base.eval_loss,
-        build_seconds=base.build_seconds,
-        general_split=base.general_split,
+def tune_config(profile: str, base: Path, seq_len: int, data: Path, general: GeneralCode, run: Path) -> TrainConfig:
+    """The LoRA FIM fine-tune of the base on your code (plus replayed general code), as a `pcopilot train` config."""
+    settings = {"seq_len": seq_len, **TUNE[profile]}
+    steps = settings["max_steps"]
+    return TrainConfig(
+        model=str(base),
+        data=[str(data), f"{general.replay}:{REPLAY_WEIGHT}"],
+        output=run,
+        method="lora",
+        gradient_accumulation_steps=1,
+        eval_steps=max(1, steps // 4),
+        save_steps=max(1, steps // 5),
+        save_total_limit=1,
+        logging_steps=max(1, steps // 30),
+        resume=run.is_dir() and any(run.glob("checkpoint-*")),
+        precision=cpu_precision(),
+        gradient_checkpointing=False,
+        fim=FimConfig(rate=0.5, span="line"),
+        **settings,
     )
-
-
-def run_base(config: BaseConfig) -> BaseReport:
-    """Builds (or finds in the cache) the embedded base model of a profile."""
-    return _base_report(build_base(RECIPES[config.profile], config.cache_dir, config.rebuild))
 
 
 @dataclass
 class QuickstartReport:
     collect: CollectReport
-    base: BaseReport
+    base: str
     train: TrainReport
     rows: list[Row]
     verdict: Verdict
     files: dict[str, str]
     commands: list[tuple[str, str]]
     seconds: float
+    reused: list[str]
+    """Steps whose results were reused from an earlier run with the same inputs."""
     exit_code: int = 0
 
     def print(self) -> None:
@@ -134,8 +117,9 @@ class QuickstartReport:
             "pcopilot quickstart",
             [
                 ("files collected", self.collect.files_kept),
-                ("base model", f"{self.base.model_dir} ({'cached' if self.base.reused else 'built now'})"),
+                ("base model", self.base),
                 ("fine-tuned adapter", self.train.output),
+                ("reused from the last run", ", ".join(self.reused) or "nothing"),
                 ("seconds", self.seconds),
                 *self.files.items(),
             ],
@@ -145,13 +129,7 @@ class QuickstartReport:
             ["metric", "group", "base", "tuned", "Δ"],
             [(r.name, r.group, _cell(r.base), _cell(r.tuned), _cell(r.delta, True)) for r in self.rows],
         )
-        status = (
-            "[green]tuned beats base[/green]"
-            if self.verdict.own_code_better
-            else "[red]tuned does NOT beat base[/red]"
-        )
-        kept = "general code kept" if self.verdict.general_code_kept else "[red]general code forgotten[/red]"
-        stdout.print(f"verdict: {status}, {kept}")
+        stdout.print(f"verdict: {self.verdict.headline}", soft_wrap=True)
         for line in self.verdict.lines:
             stdout.print(f"  - {line}", soft_wrap=True)
         for what, command in self.commands:
@@ -164,81 +142,99 @@ def _cell(value: float | None, sign: bool = False) -> str:
     return f"{value:+.4f}" if sign else f"{value:.4f}"
 
 
-def _tune(config: QuickstartConfig, base: BaseModel, out: Path) -> TrainReport:
-    recipe, base_recipe = TUNE_RECIPES[config.profile], RECIPES[config.profile]
-    run = out / "run"
-    return run_train(
-        TrainConfig(
-            model=str(base.model_dir),
-            data=[str(out / "data"), f"{replay_file(base)}:{recipe.replay_weight}"],
-            output=run,
-            method="lora",
-            seq_len=base_recipe.seq_len,
-            max_steps=recipe.max_steps,
-            batch_size=recipe.batch_size,
-            gradient_accumulation_steps=1,
-            eval_fraction=recipe.eval_fraction,
-            eval_steps=max(1, recipe.max_steps // 4),
-            save_steps=recipe.max_steps,
-            logging_steps=max(1, recipe.max_steps // 30),
-            resume=run.is_dir() and any(run.glob("checkpoint-*")),
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _files_fingerprint(paths: list[Path]) -> list[tuple[str, int]]:
+    return [(p.name, p.stat().st_size) for p in sorted(paths)]
+
+
+def _tune(config: TrainConfig, key: str, state: dict[str, str]) -> tuple[TrainReport, bool]:
+    """Runs the fine-tune, or reuses a finished one made from the same inputs; a run of other inputs starts over."""
+    run = config.output
+    finished = (run / "report.json").is_file() and (run / "adapter_model.safetensors").is_file()
+    if finished and state.get("tune") == key:
+        return TrainReport(**json.loads((run / "report.json").read_text())), True
+    if run.exists() and state.get("tune") != key:
+        shutil.rmtree(run)  # made from other code or settings: its checkpoints cannot be resumed
+        config.resume = False
+    return run_train(config), False
+
+
+def _compare(out: Path, run: Path, profile: str, workers: int) -> CompareReport:
+    settings = EVAL[profile]
+    return run_compare(
+        CompareConfig(
+            model=str(run),
             precision="fp32",
-            gradient_checkpointing=False,
-            lora=LoraSettings(r=recipe.rank, alpha=2 * recipe.rank),
-            optim=OptimSettings(learning_rate=recipe.learning_rate, warmup_steps=max(1, recipe.max_steps // 20)),
+            seed=0,
+            output=out,
+            fim=FimSettings(num_examples=settings["fim_examples"], max_new_tokens=settings["fim_tokens"]),
+            loss=LossSettings(max_rows=settings["loss_rows"]),
+            humaneval=HumanEvalSettings(limit=settings["humaneval"], max_new_tokens=128, workers=workers),
         )
     )
 
 
-def _evaluate(config: QuickstartConfig, base: BaseModel, out: Path) -> tuple[list[Row], dict[str, str]]:
-    """Base vs tuned with identical settings: FIM, loss and a few HumanEval problems on held-out own code, and the
-    loss on the standard-library files the base held out (general code, the forgetting check)."""
-    recipe = EVAL_RECIPES[config.profile]
-    shared = {"model": str(out / "run"), "precision": "fp32", "seed": 0}
-    own = run_compare(
-        CompareConfig(
-            **shared,
-            output=out / "eval" / "own_code",
-            fim=FimSettings(num_examples=recipe.fim_examples, max_new_tokens=recipe.fim_max_new_tokens),
-            loss=LossSettings(max_rows=recipe.loss_rows),
-            humaneval=HumanEvalSettings(
-                limit=recipe.humaneval_problems, max_new_tokens=recipe.humaneval_max_new_tokens, workers=config.workers
-            ),
-        )
-    )
-    general = run_compare(
-        CompareConfig(
-            **shared,
-            data=str(base.data_dir),
-            eval_fraction=base.recipe.eval_fraction,
-            output=out / "eval" / "general_code",
-            benchmarks=["loss"],
-            loss=LossSettings(max_rows=recipe.loss_rows),
-        )
-    )
-    rows = _rows(own, {"held-out loss": ("own-code loss", "own code")}) + _rows(
-        general, {"held-out loss": ("general-code loss", "general code")}, only=("held-out loss",)
-    )
-    return rows, {"own-code comparison": own.files["table"], "general-code comparison": general.files["table"]}
+def general_bits_per_byte(base: Path, run: Path, held_out: Path, max_bytes: int, seq_len: int) -> tuple[float, float]:
+    """Bits per byte of the held-out standard-library modules for the base and for the base with the adapter."""
+    import math
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    texts = read_texts(held_out, max_bytes)
+    size = sum(len(t.encode()) for t in texts)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
+    base_bits = model_nats(model, tokenizer, texts, seq_len)[0] / math.log(2) / size
+    tuned = PeftModel.from_pretrained(model, run).eval()
+    tuned_bits = model_nats(tuned, tokenizer, texts, seq_len)[0] / math.log(2) / size
+    return base_bits, tuned_bits
 
 
-_GROUPS = {"fim": "own code", "loss": "own code", "humaneval": "general code"}
-
-
-def _rows(
-    report: CompareReport, renames: dict[str, tuple[str, str]], only: tuple[str, ...] | None = None
-) -> list[Row]:
+def _rows(report: CompareReport, general: tuple[float, float]) -> list[Row]:
     base, tuned = list(report.columns)[:2]
-    rows = []
-    for metric in report.metrics:
-        if only is not None and metric.name not in only:
-            continue
-        name, group = renames.get(metric.name, (metric.name, _GROUPS[metric.benchmark]))
-        rows.append(Row(name, group, metric.values.get(base), metric.values.get(tuned), metric.higher_is_better))
+    renames = {"held-out loss": "own-code loss"}
+    groups = {"fim": "own code", "loss": "own code", "humaneval": "general code"}
+    rows = [
+        Row(
+            renames.get(m.name, m.name),
+            groups[m.benchmark],
+            m.values.get(base),
+            m.values.get(tuned),
+            m.higher_is_better,
+        )
+        for m in report.metrics
+        if m.name in SHOWN_METRICS or m.name.startswith("FIM exact match:")
+    ]
+    rows.append(Row("general-code bits per byte", "general code", general[0], general[1], higher_is_better=False))
     return rows
 
 
-def _next_commands(out: Path, family: str | None) -> list[tuple[str, str]]:
+def side_by_side(compare_dir: Path, count: int) -> list[Example]:
+    """The first holes of the comparison (no choosing), each with the base's and the tuned model's middle."""
+    columns = []
+    for name in ("base", "tuned"):
+        path = compare_dir / name / "holes.jsonl"
+        columns.append([json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line])
+    return [
+        Example(
+            f"{b['repo_id']}/{b['file_path']}:{b['line']}",
+            b["kind"],
+            b["before"],
+            b["middle"],
+            b["after"],
+            b["generated"],
+            t["generated"],
+        )
+        for b, t in list(zip(*columns, strict=True))[:count]
+    ]
+
+
+def _next_commands(out: Path) -> list[tuple[str, str]]:
     run = out / "run"
     return [
         (
@@ -247,18 +243,17 @@ def _next_commands(out: Path, family: str | None) -> list[tuple[str, str]]:
         ),
         (
             "Settings for llm-vscode (or --client continue / tabby)",
-            f"pcopilot export editor --client llm-vscode --url http://127.0.0.1:8080 --model {run.name} "
-            f"--family {family or 'starcoder'}",
+            f"pcopilot export editor --client llm-vscode --url http://127.0.0.1:8080 --model {run}",
         ),
         ("Run it with llama.cpp / Ollama", f"pcopilot export gguf --model {run} --output {out / 'model.gguf'}"),
     ]
 
 
-def _images(out: Path, base: BaseModel) -> dict[str, str]:
+def _images(out: Path, base: Path) -> dict[str, str]:
     images = {}
-    if (base.model_dir / "loss.png").is_file():
-        shutil.copyfile(base.model_dir / "loss.png", out / "base_pretraining_loss.png")
-        images["base model: pretraining loss on the standard library"] = "base_pretraining_loss.png"
+    if (base / "loss.png").is_file():
+        shutil.copyfile(base / "loss.png", out / "base_pretraining_loss.png")
+        images["base model: pretraining loss"] = "base_pretraining_loss.png"
     candidates = {
         "fine-tuning loss on your code": out / "run" / "loss.png",
         "base vs tuned on your held-out files": out / "eval" / "own_code" / "compare.png",
@@ -272,41 +267,64 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
     start = time.perf_counter()
     out = config.output
     out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE_FILE
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    base = base_model_dir()
+    record = read_base(base)
+    seq_len = record["corpus"]["recipe"]["seq_len"]
     sources = config.sources or [str(project_source())]
-    stderr.print("[bold]1/5[/bold] collecting your code …")
+    stderr.print("[bold]1/4[/bold] collecting your code, and general code from the standard library …")
     collect = run_collect(CollectConfig(sources=sources, output=out / "data", workers=config.workers))
     if collect.files_kept == 0:
         raise PcopilotError(f"no code collected from {', '.join(sources)}: see {out / 'data' / 'report.json'}")
-    stderr.print("[bold]2/5[/bold] building or reusing the base model (first time: several minutes) …")
-    base = build_base(RECIPES[config.profile], config.base_cache_dir, config.rebuild_base)
-    stderr.print("[bold]3/5[/bold] fine-tuning it on your code (LoRA, FIM) …")
-    train = _tune(config, base, out)
-    stderr.print("[bold]4/5[/bold] evaluating base vs tuned on held-out files …")
-    rows, tables = _evaluate(config, base, out)
-    stderr.print("[bold]5/5[/bold] writing the report …")
+    general = general_code(out / "general", record["corpus"]["heldout_stdlib_modules"], config.workers)
+    stderr.print(f"[bold]2/4[/bold] fine-tuning the base ({base}) on your code (LoRA, FIM) …")
+    tune = tune_config(config.profile, base, seq_len, out / "data", general, out / "run")
+    data_files = [*sorted((out / "data" / "data").glob("*.parquet")), general.replay]
+    tune_key = _fingerprint(record["sha256"], _files_fingerprint(data_files), asdict(tune) | {"resume": None})
+    train, tune_reused = _tune(tune, tune_key, state)
+    state["tune"] = tune_key
+    write_atomic(state_path, json.dumps(state))
+    stderr.print("[bold]3/4[/bold] evaluating base vs tuned on held-out files …")
+    eval_key = _fingerprint(tune_key, EVAL[config.profile], config.workers)
+    own_dir = out / "eval" / "own_code"
+    eval_reused = state.get("eval") == eval_key and (own_dir / "report.json").is_file()
+    if eval_reused:
+        rows = [Row(**row) for row in state["rows"]]
+    else:
+        own = _compare(own_dir, out / "run", config.profile, config.workers)
+        general_bits = general_bits_per_byte(
+            base, out / "run", general.held_out, EVAL[config.profile]["general_bytes"], seq_len
+        )
+        rows = _rows(own, general_bits)
+        state |= {"eval": eval_key, "rows": [asdict(row) for row in rows]}
+        write_atomic(state_path, json.dumps(state))
+    stderr.print("[bold]4/4[/bold] writing the report …")
     verdict = judge(rows)
-    commands = _next_commands(out, train.family)
+    commands = _next_commands(out)
     facts = [
         ("code", ", ".join(sources)),
         ("files kept / dropped", f"{collect.files_kept} / {sum(collect.dropped.values())}"),
-        ("base model", f"{base.recipe.model}, {base.recipe.max_steps} steps on the standard library ({base.key})"),
-        (
-            "fine-tune",
-            f"LoRA r={TUNE_RECIPES[config.profile].rank}, {train.steps} steps, {train.tokens_seen:,} tokens",
-        ),
-        *tables.items(),
+        ("base model", f"{base} ({record['parameters'] / 1e6:.1f}M parameters, recipe {record['recipe_name']})"),
+        ("fine-tune", f"LoRA r={tune.lora.r}, {train.steps} steps, {train.tokens_seen:,} tokens"),
+        ("general code", f"held-out standard-library modules: {', '.join(general.held_out_modules)}"),
+        ("own-code comparison", str(own_dir / "report.md")),
     ]
-    content = ReportContent("personal-copilot quickstart", facts, rows, verdict, _images(out, base), commands)
+    examples = side_by_side(own_dir, EXAMPLES)
+    content = ReportContent(
+        "personal-copilot quickstart", facts, rows, verdict, _images(out, base), commands, examples
+    )
     written = write_reports(out, content)
     report = QuickstartReport(
         collect=collect,
-        base=_base_report(base),
+        base=str(base),
         train=train,
         rows=rows,
         verdict=verdict,
         files={"report (markdown)": str(written["markdown"]), "report (html)": str(written["html"])},
         commands=commands,
         seconds=round(time.perf_counter() - start, 1),
+        reused=[name for name, reused in (("fine-tune", tune_reused), ("evaluation", eval_reused)) if reused],
         exit_code=collect.exit_code,
     )
     write_run_config(out, "quickstart", config)

@@ -1,0 +1,114 @@
+"""Benchmark of the default base model as a code model, on held-out code it never trained on, in one run:
+
+    .venv/bin/python benchmarks/base.py                       # the shipped base (or $PCOPILOT_BASE_MODEL)
+    .venv/bin/python benchmarks/base.py --holes 150 --humaneval 40
+
+- bits per byte of the held-out standard-library modules and whole packages named in the base's record, collected
+  here from this interpreter (so it runs anywhere), beside gzip -9 and xz -9 on the same bytes measured in the same
+  run (per file, as the model sees files; and xz on the whole set);
+- fill-in-the-middle exact match and edit similarity per hole kind (line, rest of line, block), and the share of
+  completions after which the file still parses;
+- HumanEval pass@1 (greedy, sandboxed);
+- greedy generation tokens/s at batch 1, beside a forward pass over the same tokens (its upper bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PCOPILOT_PROGRESS", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def held_out_sets(record: dict, work: Path) -> dict[str, Path]:
+    """The base's held-out standard-library modules and packages, collected from this interpreter (Parquet files)."""
+    import pyarrow.parquet as pq
+
+    from personal_copilot.base.corpus import PACKAGE_EXCLUDES, installed_packages
+    from personal_copilot.collect import CollectConfig, FilterConfig, run_collect
+    from personal_copilot.dataset import list_shards
+    from personal_copilot.quickstart.general import general_code
+
+    corpus = record["corpus"]
+    sets = {"standard library": general_code(work / "stdlib", corpus["heldout_stdlib_modules"], 2).held_out}
+    folders = [f for p in installed_packages() if p.name in corpus["heldout_packages"] for f in p.folders]
+    if folders:
+        out = work / "packages"
+        run_collect(
+            CollectConfig(sources=folders, output=out, workers=2, filters=FilterConfig(exclude=list(PACKAGE_EXCLUDES)))
+        )
+        table = pq.read_table(list_shards(out), columns=["repo_id", "file_path", "content"])
+        python = [path.endswith(".py") for path in table["file_path"].to_pylist()]
+        sets["whole packages"] = work / "packages.parquet"
+        pq.write_table(table.filter(python), sets["whole packages"])
+    return sets
+
+
+def forward_tokens_per_second(model, tokenizer, tokens: int) -> float:
+    import torch
+
+    ids = torch.randint(0, len(tokenizer), (1, tokens))
+    with torch.inference_mode():
+        model(ids)
+        start = time.perf_counter()
+        model(ids)
+    return tokens / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="base model folder (default: the shipped one)")
+    parser.add_argument("--bytes", type=int, default=1_000_000, help="bytes of each held-out set (0: all)")
+    parser.add_argument("--holes", type=int, default=300, help="FIM holes")
+    parser.add_argument("--humaneval", type=int, default=164, help="HumanEval problems (0: skip)")
+    args = parser.parse_args()
+
+    from personal_copilot.base import base_model_dir
+    from personal_copilot.base.measure import (
+        generation_speed,
+        load_generator,
+        measure_compression,
+        measure_fim,
+        measure_humaneval,
+        read_texts,
+    )
+    from personal_copilot.base.run import read_base
+
+    model_dir = args.model or base_model_dir()
+    record = read_base(model_dir)
+    seq_len = record["corpus"]["recipe"]["seq_len"]
+    print(f"base: {model_dir} ({record['parameters'] / 1e6:.1f}M parameters, python {sysconfig.get_python_version()})")
+    generator = load_generator(model_dir, context_tokens=seq_len)
+    model, tokenizer = generator.model, generator.tokenizer
+    with tempfile.TemporaryDirectory() as work:
+        sets = held_out_sets(record, Path(work))
+        print("\n| held-out set | bytes | model bits/byte | gzip -9 | xz -9 | xz -9 whole set | model / xz |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, path in sets.items():
+            c = measure_compression(model, tokenizer, read_texts(path, args.bytes), seq_len)
+            print(
+                f"| {name} | {c.bytes:,} | {c.model:.3f} | {c.gzip:.3f} | {c.xz:.3f} | {c.xz_whole_set:.3f} "
+                f"| {c.model / c.xz:.2f}× |"
+            )
+        fim, _ = measure_fim(generator, sets["standard library"], args.holes, seed=0)
+        print("\n| hole kind | holes | exact match | edit similarity | still parses |")
+        print("|---|---:|---:|---:|---:|")
+        for kind, f in fim.items():
+            parses = "-" if f.parse_rate is None else f"{f.parse_rate:.1%}"
+            print(f"| {kind} | {f.holes} | {f.exact_match:.1%} | {f.edit_similarity:.3f} | {parses} |")
+        if args.humaneval:
+            passed = measure_humaneval(generator, args.humaneval, 2, Path(work) / "humaneval")
+            print(f"\nHumanEval pass@1 (greedy, {args.humaneval} problems): {passed:.1%}")
+    generated = generation_speed(model, tokenizer)
+    forward = forward_tokens_per_second(model, tokenizer, 128)
+    print(f"generation: {generated:.0f} tokens/s greedy at batch 1 = {generated / forward:.2f}× a forward pass "
+          f"over 128 tokens ({forward:.0f} tokens/s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The base stage: license policy, corpus split, a whole `pcopilot base build --recipe test`, and the shipped base."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from personal_copilot.base.corpus import held_out_names, installed_packages, is_permissive, stdlib_module
+from personal_copilot.base.measure import compressor_bits_per_byte
+from personal_copilot.base.shipped import shipped_dir
+from personal_copilot.cli import main
+
+
+@pytest.mark.parametrize(
+    ("license_text", "usable"),
+    [
+        ("MIT", True),
+        ("BSD-3-Clause AND 0BSD AND MIT AND Zlib AND CC0-1.0", True),
+        ("Apache-2.0 AND Apache-2.0 WITH LLVM-exception AND BSD-2-Clause", True),
+        ("Apache-2.0 OR BSD-2-Clause", True),
+        ("Python Software Foundation License", True),
+        ("MPL-2.0 AND MIT", False),
+        ("GPL-3.0-or-later", False),
+        ("LGPLv3", False),
+        ("Commercial", False),
+        ("", False),
+    ],
+)
+def test_only_permissive_licenses_are_used(license_text: str, usable: bool) -> None:
+    assert is_permissive(license_text)[0] is usable
+
+
+def test_installed_packages_exclude_our_own_code_and_copyleft() -> None:
+    packages = {p.name.lower(): p for p in installed_packages()}
+    assert not packages["personal-copilot"].permissive  # the quickstart's "own code" must be new to the base
+    assert packages["rich"].permissive and packages["rich"].folders
+    assert all(not p.permissive for p in packages.values() if "MPL" in p.license)
+
+
+def test_held_out_choice_is_deterministic_and_order_free() -> None:
+    names = [f"module{i}" for i in range(50)]
+    first = held_out_names(names, 0.1, seed=0)
+    assert first == held_out_names(list(reversed(names)), 0.1, seed=0)
+    assert len(first) == 5 and first != held_out_names(names, 0.1, seed=1)
+    assert stdlib_module("stdlib", "json/decoder.py") == "json" and stdlib_module("stdlib", "csv.py") == "csv"
+    assert stdlib_module("stdlib:email", "mime/text.py") == "email"
+
+
+def test_compressors_are_measured_on_the_same_bytes() -> None:
+    texts = ["def f(x):\n    return x + 1\n" * 50, "import os\n" * 80]
+    gzip_bits, xz_bits, whole_bits = compressor_bits_per_byte(texts)
+    assert 0 < whole_bits < xz_bits < 8 and 0 < gzip_bits < 8  # repetitive text compresses; one stream does better
+
+
+@pytest.fixture
+def test_build(test_base_build: Path) -> Path:
+    return test_base_build
+
+
+@pytest.mark.slow
+def test_build_holds_out_modules_trains_measures_and_writes_a_card(test_build: Path) -> None:
+    corpus = json.loads((test_build / "corpus" / "corpus.json").read_text())
+    held = set(corpus["heldout_stdlib_modules"])
+    assert held and corpus["splits"]["heldout_stdlib"]["files"] > 0
+    train = pq.read_table(test_build / "corpus" / "train.parquet").to_pylist()
+    assert train and not {stdlib_module(r["repo_id"], r["file_path"]) for r in train} & held
+    assert all(r["file_path"].endswith(".py") for r in train)
+
+    record = json.loads((test_build / "model" / "base.json").read_text())
+    compression = record["measurements"]["compression"]["standard library"]
+    assert compression["bytes"] > 0 and 0 < compression["model"] < 16 and 0 < compression["xz"] < 8
+    assert set(record["measurements"]["fim"]) == {"all", "line", "rest_of_line", "block"}
+    assert record["training"]["steps"] == 6 and record["training"]["tokens_seen"] > 0
+    card = (test_build / "model" / "README.md").read_text()
+    assert record["sha256"] in card and "| standard library |" in card and "## Packages learned from" in card
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "loss.png"):
+        assert (test_build / "model" / name).is_file()
+
+
+@pytest.mark.slow
+def test_build_again_reuses_every_step(test_build: Path) -> None:
+    before = (test_build / "corpus" / "train.parquet").stat().st_mtime_ns
+    checkpoints = sorted(p.name for p in (test_build / "run").glob("checkpoint-*"))
+    assert main(["base", "build", "--recipe", "test", "--output", str(test_build), "--humaneval_problems", "0"]) == 0
+    assert (test_build / "corpus" / "train.parquet").stat().st_mtime_ns == before
+    assert sorted(p.name for p in (test_build / "run").glob("checkpoint-*")) == checkpoints
+
+
+@pytest.mark.slow
+def test_show_checks_the_weights_against_the_card(test_build: Path, tmp_path: Path, capsys) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(test_build / "model", model)
+    assert main(["base", "show", "--model", str(model)]) == 0
+    assert "matches the card" in capsys.readouterr().out
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    assert main(["base", "show", "--model", str(model)]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_the_shipped_base_is_complete_and_its_weights_match_the_card() -> None:
+    model = shipped_dir()
+    record = json.loads((model / "base.json").read_text())
+    assert record["recipe_name"] == "default"
+    assert main(["base", "show"]) == 0
+    assert (model / "model.safetensors").stat().st_size < 40_000_000
+    standard_library = record["measurements"]["compression"]["standard library"]
+    assert standard_library["model"] < standard_library["xz"]  # it compresses held-out Python better than xz
