@@ -15,7 +15,7 @@ from personal_copilot.export.editor import (
     tabby_config,
 )
 from personal_copilot.export.gguf_metadata import GgufInfo, check_fim_metadata, fim_keys, fim_metadata, read_gguf
-from personal_copilot.export.model_source import ModelSource, resolve_model_source
+from personal_copilot.export.model_source import resolve_model_source
 from personal_copilot.export.ollama import modelfile, ollama_template
 from personal_copilot.export.pretokenizer import check_tokenizer_parity, llama_cpp_pre_tokenizer
 from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
@@ -31,7 +31,6 @@ __all__ = [
     "GgufConfig",
     "GgufInfo",
     "GgufReport",
-    "ModelSource",
     "OllamaConfig",
     "OllamaReport",
     "check_fim_metadata",

@@ -117,8 +117,15 @@ def run_export_gguf(config: GgufConfig) -> GgufReport:
         convert_seconds=round(converted_at - converting, 2),
         seconds=round(time.perf_counter() - start, 2),
     )
-    extra = {"base_model": source.base, "adapter": report.adapter, "family": family.name}
-    write_run_config(output.parent, "export gguf", config, filename=f"{output.stem}.pcopilot_config.yaml", extra=extra)
+    write_run_config(
+        output.parent,
+        "export gguf",
+        config,
+        filename=f"{output.stem}.pcopilot_config.yaml",
+        base_model=source.base,
+        family=family.name,
+        details={"adapter": report.adapter},
+    )
     write_report(output.parent, report, filename=f"{output.stem}.report.json")
     return report
 
@@ -143,7 +150,7 @@ def run_export_ollama(config: OllamaConfig) -> OllamaReport:
         context_window=context_window,
         stop=list(family.stop),
     )
-    write_run_config(config.output, "export ollama", config, extra={"family": family.name})
+    write_run_config(config.output, "export ollama", config, family=family.name)
     write_report(config.output, report)
     return report
 

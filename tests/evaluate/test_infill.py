@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from personal_copilot.configs import read_run_config
+from personal_copilot.configs import read_run_record
 from personal_copilot.evaluate import (
     FimEvalConfig,
     FimTask,
@@ -159,9 +159,9 @@ def test_tasks_come_from_held_out_files_spread_over_repositories_and_kinds(colle
 
 
 def test_a_runs_held_out_split_is_the_one_it_trained_without(lora_run: Path, collected: Path) -> None:
-    run_config = read_run_config(lora_run)
-    held_out = resolve_held_out(None, run_config, eval_fraction=0.5, seed=7)  # the run's split wins
-    (trained,) = run_config["data_splits"]
+    record = read_run_record(lora_run)
+    held_out = resolve_held_out(None, record, eval_fraction=0.5, seed=7)  # the run's split wins
+    (trained,) = record.data_splits
     assert held_out.data == Path(trained["data"]) == collected
     assert held_out.split.eval_repos == tuple(trained["eval_repos"])
     assert held_out.source.startswith("held out by the training run")
@@ -185,7 +185,7 @@ def test_fim_on_the_tiny_model_writes_holes_and_per_kind_and_repository_scores(l
     assert set(holes[0]) == {
         "repo_id", "file_path", "line", "kind", "middle", "generated", "exact_match", "edit_similarity", "parses"
     }  # fmt: skip
-    eval_repos = read_run_config(lora_run)["data_splits"][0]["eval_repos"]
+    eval_repos = read_run_record(lora_run).data_splits[0]["eval_repos"]
     assert set(report.by_repository) == set(eval_repos)
     assert set(report.by_kind) == {"line", "rest_of_line", "block"}
     assert sum(s.holes for s in report.by_kind.values()) == 9
@@ -193,4 +193,4 @@ def test_fim_on_the_tiny_model_writes_holes_and_per_kind_and_repository_scores(l
     assert all("\n" not in h["generated"] for h in single_line)
     assert report.overall.exact_match == sum(h["exact_match"] for h in holes) / 9
     saved = yaml.safe_load((out / "pcopilot_config.yaml").read_text())
-    assert saved["stage"] == "eval fim" and saved["model"]["adapter"] == str(lora_run)
+    assert saved["stage"] == "eval fim" and saved["details"]["model"]["adapter"] == str(lora_run)
