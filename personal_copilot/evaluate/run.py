@@ -1,13 +1,14 @@
 """`pcopilot eval humaneval | fim | loss | compare`: resolve the model and the held-out data, run the benchmarks,
 write the report.
 
-    pcopilot eval humaneval --model bigcode/starcoderbase-1b --limit 20 --output eval/he
+    pcopilot eval humaneval --model bigcode/starcoderbase-1b --humaneval.limit 20 --output eval/he
     pcopilot eval humaneval --completions samples.jsonl --output eval/he-check
-    pcopilot eval fim --model runs/sc1b-lora --num_examples 300 --output eval/fim
+    pcopilot eval fim --model runs/sc1b-lora --fim.num_examples 300 --output eval/fim
     pcopilot eval loss --model runs/sc1b-lora --output eval/loss
     pcopilot eval compare --model bigcode/starcoderbase-1b --adapter runs/sc1b-lora --adapter_weight 0.8
 
-Python: `run_fim(FimEvalConfig(model="runs/sc1b-lora", num_examples=100))`, and likewise for the others.
+Python: `run_fim(FimEvalConfig(model="runs/sc1b-lora", fim=FimSettings(num_examples=100)))`, and likewise for the
+others.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ def run_humaneval(config: HumanEvalConfig) -> HumanEvalReport:
     if config.completions is None:
         spec, _ = resolve_model(config)
         generator = ModelGenerator(load_for_eval(spec, config.precision), batch_size=config.batch_size)
-        with open_sandbox(config) as sandbox:
-            report = evaluate_humaneval(generator, config, sandbox, out, config.seed)
+        with open_sandbox(config.humaneval) as sandbox:
+            report = evaluate_humaneval(generator, config.humaneval, sandbox, out, config.seed)
         details: dict[str, Any] = {"model": to_plain(spec)}
     else:
-        with open_sandbox(config) as sandbox:
-            report = evaluate_completions(config.completions, config.limit, sandbox, out)
+        with open_sandbox(config.humaneval) as sandbox:
+            report = evaluate_completions(config.completions, config.humaneval.limit, sandbox, out)
         details = {}
     write_run_config(out, "eval humaneval", config, details=details)
     write_report(out, report)
@@ -66,10 +67,10 @@ def run_fim(config: FimEvalConfig) -> FimReport:
     """The FIM benchmark on the held-out files; writes OUTPUT/holes.jsonl, report.json and pcopilot_config.yaml."""
     spec, record = resolve_model(config)
     held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed)
-    tasks, skipped = fim_tasks(held_out, config, config.seed)
+    tasks, skipped = fim_tasks(held_out, config.fim, config.seed)
     seed_everything(config.seed)
-    generator = fim_generator(load_for_eval(spec, config.precision), config, config.batch_size)
-    report = evaluate_fim(generator, tasks, held_out, config, config.output)
+    generator = fim_generator(load_for_eval(spec, config.precision), config.fim, config.batch_size)
+    report = evaluate_fim(generator, tasks, held_out, config.fim, config.output)
     report.skipped = skipped
     write_run_config(config.output, "eval fim", config, details={"model": to_plain(spec)})
     write_report(config.output, report)
@@ -81,8 +82,8 @@ def run_loss(config: LossConfig) -> LossReport:
     spec, record = resolve_model(config)
     held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed)
     loaded = load_for_eval(spec, config.precision)
-    rows = RowSettings.of(config, record, config.seed, loaded.max_positions)
-    report = evaluate_loss(loaded, held_out, config, rows, config.batch_size, config.output)
+    rows = RowSettings.of(config.loss, record, config.seed, loaded.max_positions)
+    report = evaluate_loss(loaded, held_out, config.loss, rows, config.batch_size, config.output)
     write_run_config(config.output, "eval loss", config, details={"model": to_plain(spec), "rows": to_plain(rows)})
     write_report(config.output, report)
     return report

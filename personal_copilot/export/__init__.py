@@ -6,14 +6,7 @@ torch, gguf or llama_cpp.
 
 from personal_copilot.export.config import CompletionConfig, EditorConfig, GgufConfig, OllamaConfig
 from personal_copilot.export.converter import LLAMA_CPP_DIR_ENV, converter_cache_dir, find_converter
-from personal_copilot.export.editor import (
-    CompletionEndpoint,
-    continue_config,
-    editor_snippet,
-    fim_parts,
-    llm_vscode_settings,
-    tabby_config,
-)
+from personal_copilot.export.editor import editor_snippet, tabby_config
 from personal_copilot.export.gguf_metadata import GgufInfo, check_fim_metadata, fim_keys, fim_metadata, read_gguf
 from personal_copilot.export.model_source import resolve_model_source
 from personal_copilot.export.ollama import modelfile, ollama_template
@@ -24,7 +17,6 @@ from personal_copilot.export.run import run_completion, run_export_editor, run_e
 __all__ = [
     "LLAMA_CPP_DIR_ENV",
     "CompletionConfig",
-    "CompletionEndpoint",
     "CompletionReport",
     "EditorConfig",
     "EditorReport",
@@ -35,15 +27,12 @@ __all__ = [
     "OllamaReport",
     "check_fim_metadata",
     "check_tokenizer_parity",
-    "continue_config",
     "converter_cache_dir",
     "editor_snippet",
     "fim_keys",
     "fim_metadata",
-    "fim_parts",
     "find_converter",
     "llama_cpp_pre_tokenizer",
-    "llm_vscode_settings",
     "modelfile",
     "ollama_template",
     "read_gguf",

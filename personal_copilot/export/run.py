@@ -24,7 +24,7 @@ from personal_copilot.dataset import ModelFamily, get_family
 from personal_copilot.errors import PcopilotError
 from personal_copilot.export.config import CompletionConfig, EditorConfig, GgufConfig, OllamaConfig
 from personal_copilot.export.converter import ConversionSpec, check_convertible, find_converter, run_converter
-from personal_copilot.export.editor import CompletionEndpoint, editor_snippet
+from personal_copilot.export.editor import editor_snippet
 from personal_copilot.export.gguf_metadata import GgufInfo, check_fim_metadata, fim_metadata, read_gguf
 from personal_copilot.export.local import (
     default_context_window,
@@ -38,6 +38,7 @@ from personal_copilot.export.ollama import modelfile, ollama_name
 from personal_copilot.export.pretokenizer import PROBE_TEXTS, check_tokenizer_parity, llama_cpp_pre_tokenizer
 from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
 from personal_copilot.modeling import load_tokenizer
+from personal_copilot.serve.editors import CompletionEndpoint
 
 _CHECK_CONTEXT = 512
 """Context of the llama.cpp instance that loads a converted GGUF to check it."""

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from personal_copilot.configs import read_run_record
 from personal_copilot.evaluate import (
     FimEvalConfig,
+    FimSettings,
     FimTask,
     cut_hole,
     edit_similarity,
@@ -177,7 +178,9 @@ def test_without_data_or_run_the_error_says_what_to_give() -> None:
 
 def test_fim_on_the_tiny_model_writes_holes_and_per_kind_and_repository_scores(lora_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "fim"
-    config = FimEvalConfig(model=str(lora_run), num_examples=9, max_new_tokens=4, precision="fp32", output=out)
+    config = FimEvalConfig(
+        model=str(lora_run), fim=FimSettings(num_examples=9, max_new_tokens=4), precision="fp32", output=out
+    )
     report = run_fim(config)
 
     holes = [json.loads(line) for line in (out / "holes.jsonl").read_text().splitlines()]

@@ -21,7 +21,9 @@ from personal_copilot.evaluate.loss import held_out_rows, score_rows
 
 def test_loss_on_a_run_reproduces_its_trainers_eval_loss(lora_run: Path, tmp_path: Path) -> None:
     trained = read_run_record(lora_run).config
-    config = LossConfig(model=str(lora_run), max_rows=trained["eval_rows"], batch_size=2, output=tmp_path / "loss")
+    config = LossConfig(
+        model=str(lora_run), loss=LossSettings(max_rows=trained["eval_rows"]), batch_size=2, output=tmp_path / "loss"
+    )
     report = run_loss(config)
 
     trainer_eval_loss = json.loads((lora_run / "report.json").read_text())["eval_loss"]
