@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from personal_copilot.dataset.families import FamilyName
+from personal_copilot.dataset import FamilyName
 
 HoleKind = Literal["line", "rest_of_line", "block"]
 Benchmark = Literal["fim", "loss", "humaneval"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from personal_copilot.dataset import FamilyName
-from personal_copilot.serve.editors import ServerApi
+from personal_copilot.serve import ServerApi
 
 Outtype = Literal["f16", "bf16", "q8_0", "f32"]
 EditorClient = Literal["llm-vscode", "continue", "tabby"]

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from personal_copilot.export.config import EditorClient
-from personal_copilot.serve.editors import CompletionEndpoint, continue_config, llm_vscode_settings
+from personal_copilot.serve import CompletionEndpoint, continue_config, llm_vscode_settings
 
 _TABBY_KINDS = {"ollama": "ollama/completion", "openai": "openai/completion", "llama.cpp": "llama.cpp/completion"}
 

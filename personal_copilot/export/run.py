@@ -38,7 +38,7 @@ from personal_copilot.export.ollama import modelfile, ollama_name
 from personal_copilot.export.pretokenizer import PROBE_TEXTS, check_tokenizer_parity, llama_cpp_pre_tokenizer
 from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
 from personal_copilot.modeling import load_tokenizer
-from personal_copilot.serve.editors import CompletionEndpoint
+from personal_copilot.serve import CompletionEndpoint
 
 _CHECK_CONTEXT = 512
 """Context of the llama.cpp instance that loads a converted GGUF to check it."""

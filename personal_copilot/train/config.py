@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from personal_copilot.dataset.config import FimConfig
-from personal_copilot.dataset.families import FamilyName
+from personal_copilot.dataset import FamilyName, FimConfig
 
 
 @dataclass
