@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
+"""auto: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU (or, where a checkpoint is written, its own)."""
+ConcretePrecision = Literal["bf16", "fp16", "fp32"]
 Attention = Literal["sdpa", "flash_attention_2", "eager"]
 SCRATCH_PREFIX = "scratch:"
 
@@ -101,7 +103,7 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def resolve_precision(precision: Precision) -> Literal["bf16", "fp16", "fp32"]:
+def resolve_precision(precision: Precision) -> ConcretePrecision:
     """`auto` is bf16 on a GPU that supports it, fp16 on an older GPU, fp32 on CPU (bf16 on CPU is opt-in)."""
     import torch
 
@@ -126,7 +128,7 @@ def cpu_precision() -> Literal["auto", "bf16", "fp32"]:
     return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
 
 
-def torch_dtype(precision: Literal["bf16", "fp16", "fp32"]) -> torch.dtype:
+def torch_dtype(precision: ConcretePrecision) -> torch.dtype:
     import torch
 
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
@@ -147,7 +149,7 @@ def check_attention(attention: Attention) -> None:
         ) from error
 
 
-def quantization_config(compute_precision: Literal["bf16", "fp16", "fp32"]) -> Any:
+def quantization_config(compute_precision: ConcretePrecision) -> Any:
     """The QLoRA recipe: 4-bit NF4 with double quantization, computing in bf16 (or the given precision)."""
     try:
         import bitsandbytes  # noqa: F401
@@ -190,7 +192,7 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
 def load_model(
     name_or_path: str,
     *,
-    precision: Literal["bf16", "fp16", "fp32"],
+    precision: ConcretePrecision,
     attention: Attention = "sdpa",
     quantize_4bit: bool = False,
 ) -> PreTrainedModel:
@@ -207,3 +209,13 @@ def load_model(
         return AutoModelForCausalLM.from_pretrained(name_or_path, **options)
     except OSError as error:
         raise PcopilotError(f"cannot load a model from {name_or_path!r}: {error}") from error
+
+
+def context_length(model: Any) -> int | None:
+    """The longest sequence `model` (or its config) takes, None when its config does not say."""
+    config = getattr(model, "config", model)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

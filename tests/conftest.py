@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,25 @@ os.environ.update(
     GIT_COMMITTER_EMAIL="test@example.com",
     GIT_CONFIG_NOSYSTEM="1",
 )
+
+
+SLOW_FIXTURES = {"lora_run", "produced", "engine", "server", "gguf_f16", "tuned_model", "run_tokenizer", "qlora_run"}
+"""Fixtures that train, serve or convert: a test using one is slow."""
+SLOW_CALLS = re.compile(
+    r"\b(run_train|run_export_gguf|run_compare|run_fim|run_loss|run_humaneval|run_quickstart|run_serve)\(|"
+    r"TransformersEngine\.load|Sandbox\(|sys\.executable"
+)
+"""Calls that train, evaluate, serve, convert or start a Python process."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `slow` every test that trains, serves, converts or runs a subprocess (through a fixture or by itself),
+    so that `pytest -m "not slow"` is a quick inner loop."""
+    for item in items:
+        function = getattr(item, "function", None)
+        source = inspect.getsource(function) if function is not None else ""
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or SLOW_CALLS.search(source):
+            item.add_marker(pytest.mark.slow)
 
 
 def git(cwd: Path, *args: str) -> str:

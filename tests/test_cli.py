@@ -4,6 +4,7 @@ flags."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,17 +39,38 @@ def test_top_level_help_lists_every_stage(capsys) -> None:
         assert f"  {name} " in out
 
 
+def option_help(help_text: str) -> dict[str, str]:
+    """{--flag: its help text} of an argparse help page (an option's text runs until the next option or section)."""
+    sections: dict[str, str] = {}
+    flag = None
+    for line in help_text.splitlines():
+        match = re.match(r"^  (--[\w.]+)", line)
+        if match:
+            flag = match.group(1)
+            sections[flag] = line[match.end() :]
+        elif flag and line.startswith("    "):
+            sections[flag] += " " + line.strip()
+        else:
+            flag = None
+    return {flag: " ".join(text.split()) for flag, text in sections.items()}
+
+
 @pytest.mark.parametrize("stage", list(runnable_commands()))
 def test_stage_help_documents_every_flag(stage: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([*stage.split(), "--help"])
     assert exit_info.value.code == 0
-    out = " ".join(capsys.readouterr().out.split())
-    config_class = _load(runnable_commands()[stage].config)
-    for flag in flag_names(config_class):
-        assert flag in out, flag
-    undocumented = [f.name for f in dataclasses.fields(config_class) if f"--{f.name} " in out and "(type:" not in out]
-    assert not undocumented
+    sections = option_help(capsys.readouterr().out)
+    for flag in flag_names(_load(runnable_commands()[stage].config)):
+        assert flag in sections, f"{stage}: {flag} is not in --help"
+        parts = re.split(r"\((?:required, )?type:", sections[flag], maxsplit=1)  # METAVAR description (type: …)
+        assert len(parts) == 2 and len(parts[0].split()) >= 2, f"{stage}: {flag} has no description: {parts[0]!r}"
+
+
+@pytest.mark.parametrize("stage", list(runnable_commands()))
+def test_every_command_reference_imports(stage: str) -> None:
+    command = runnable_commands()[stage]
+    assert dataclasses.is_dataclass(_load(command.config)) and callable(_load(command.run))
 
 
 @pytest.mark.parametrize("group", [name for name, entry in COMMANDS.items() if isinstance(entry, CommandGroup)])
@@ -70,14 +92,16 @@ def test_list_flag_takes_space_separated_values() -> None:
     assert parse_config("adapters combine", ["--adapters", "[a=x, b=y]", "--output", "o"]).adapters == ["a=x", "b=y"]
 
 
-def test_help_does_not_import_torch() -> None:
+@pytest.mark.parametrize("args", [[], ["collect", "--help"], ["estimate", "--help"], ["eval", "compare", "--help"]])
+def test_help_does_not_import_torch(args: list[str]) -> None:
     code = (
         "import sys; from personal_copilot.cli import main\n"
-        "try:\n    main(['collect', '--help'])\nexcept SystemExit:\n    pass\n"
-        "main(['--help']); assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+        f"try:\n    main({args!r} or ['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert "--" in result.stdout
 
 
 def test_stage_packages_import_no_ml_library() -> None:

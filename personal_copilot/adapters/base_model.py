@@ -4,15 +4,15 @@ cases with the vocabulary grown to the adapter's tokenizer when its run added to
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from personal_copilot.errors import PcopilotError
-from personal_copilot.modeling import has_cuda, load_model
+from personal_copilot.model_ref import grow_vocabulary
+from personal_copilot.modeling import ConcretePrecision, has_cuda, load_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-Precision = Literal["bf16", "fp16", "fp32"]
 _PRECISION_OF_DTYPE = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 
 
@@ -25,21 +25,14 @@ def _config(base: str):
         raise PcopilotError(f"cannot read the config of base model {base!r}: {error}") from error
 
 
-def declared_precision(base: str) -> Precision:
+def declared_precision(base: str) -> ConcretePrecision:
     """The precision the base checkpoint declares (`dtype` in its config.json), fp32 when it declares none."""
     dtype = getattr(_config(base), "dtype", None)
     return _PRECISION_OF_DTYPE.get(str(dtype).removeprefix("torch."), "fp32")
 
 
-def _grow_vocabulary(model: PreTrainedModel, vocabulary: int | None, mean_resizing: bool = True) -> None:
-    """Grows the embeddings as `pcopilot train` did (new rows at the mean of the old ones; trained rows come from the
-    adapter). Never shrinks: a vocabulary padded beyond the tokenizer stays."""
-    if vocabulary and vocabulary > model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(vocabulary, mean_resizing=mean_resizing)
-
-
 def load_base(
-    base: str, precision: Precision, vocabulary: int | None = None, dequantized: bool = False
+    base: str, precision: ConcretePrecision, vocabulary: int | None = None, dequantized: bool = False
 ) -> PreTrainedModel:
     """The base model in `precision`, its vocabulary grown to `vocabulary` (an adapter run's tokenizer) if larger.
     With `dequantized`, its weights are those a QLoRA run computed with: quantized to 4-bit NF4 as `pcopilot train
@@ -55,7 +48,7 @@ def load_base(
     model = load_model(base, precision=precision, quantize_4bit=dequantized)
     if dequantized:
         model = model.dequantize()
-    _grow_vocabulary(model, vocabulary)
+    grow_vocabulary(model, vocabulary)
     return model
 
 
@@ -67,7 +60,7 @@ def base_skeleton(base: str, vocabulary: int | None = None) -> PreTrainedModel:
     config = _config(base)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
-    _grow_vocabulary(model, vocabulary, mean_resizing=False)  # the mean needs values, which meta tensors lack
+    grow_vocabulary(model, vocabulary, mean_resizing=False)  # the mean needs values, which meta tensors lack
     return model
 
 

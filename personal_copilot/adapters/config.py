@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from personal_copilot.modeling import Precision
+
 CombinationMethod = Literal[
     "cat",
     "linear",
@@ -81,9 +83,9 @@ class CombineConfig:
     """How ties and dare_ties elect the sign of each value."""
     svd_rank: int | None = None
     """Rank of the result of the *_svd methods (default: the largest input rank)."""
-    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Precision = "fp32"
     """Precision the base is loaded in while combining; the combined adapter is stored in it (bf16 halves the memory
-    a large base needs, at about three significant digits per adapter value)."""
+    a large base needs, at about three significant digits per adapter value; auto: the base checkpoint's)."""
     allow_other_base: bool = False
     """Combine adapters trained on another base of the same shapes (e.g. starcoderplus -> starcoder)."""
     seed: int = 0
@@ -159,7 +161,7 @@ class TransferConfig:
 class MergeConfig:
     """Merge an adapter into its base: a standalone model (with tokenizer) that loads without PEFT.
 
-    Example: pcopilot adapters merge --adapter runs/copilot --dtype bf16 --output models/copilot-merged
+    Example: pcopilot adapters merge --adapter runs/copilot --precision bf16 --output models/copilot-merged
     """
 
     adapter: str
@@ -167,8 +169,9 @@ class MergeConfig:
     output: Path
     """Folder the merged model is written to (Hugging Face format, loads with AutoModelForCausalLM)."""
     base: str | None = None
-    """Base model: hub id, local folder or training run (default: the base the adapter was trained on)."""
-    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """Base model: hub id, `base`, a model folder, a full or merged run (default: the base the adapter was trained
+    on)."""
+    precision: Precision = "auto"
     """Precision of the merged model (auto: the precision the base checkpoint declares, fp32 when it declares none)."""
     qlora_base: Literal["dequantized", "original"] = "dequantized"
     """For an adapter trained with QLoRA: merge into the base as training saw it (quantized to 4-bit NF4, then

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from personal_copilot.configs import CONFIG_FILE, read_run_config
+from personal_copilot.configs import RunRecord, read_run_record
 from personal_copilot.errors import PcopilotError
+from personal_copilot.model_ref import ADAPTER_CONFIG, require_model, resolve_model_ref, tokenizer_size
 from personal_copilot.modeling import has_tokenizer
 
-ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
@@ -25,13 +25,13 @@ class AdapterDir:
     path: Path
     lora: dict[str, Any]
     """The adapter_config.json PEFT wrote."""
-    run: dict[str, Any] = field(default_factory=dict)
-    """The pcopilot_config.yaml of the run that made it (empty for a folder from elsewhere)."""
+    run: RunRecord | None = None
+    """The record of the run that made it (None for a folder from elsewhere)."""
 
     @property
     def base_model(self) -> str | None:
         """The base it was trained on (or re-targeted to): the run's record, else PEFT's."""
-        return self.run.get("base_model") or self.lora.get("base_model_name_or_path")
+        return (self.run and self.run.base_model) or self.lora.get("base_model_name_or_path")
 
     @property
     def rank(self) -> int:
@@ -41,16 +41,16 @@ class AdapterDir:
     @property
     def trained_on_4bit_base(self) -> bool:
         """True for a QLoRA run, and for adapters made from one."""
-        return bool(self.run.get("trained_on_4bit_base")) or (self.run.get("config") or {}).get("method") == "qlora"
+        return bool(self.run and self.run.trained_on_4bit_base)
 
     @property
     def family(self) -> str | None:
-        return self.run.get("family")
+        return self.run.family if self.run else None
 
     @property
     def recipe(self) -> dict[str, Any] | None:
         """How `pcopilot adapters` made it (None for a trained adapter)."""
-        return self.run.get("recipe")
+        return self.run.recipe if self.run else None
 
     @property
     def has_tokenizer(self) -> bool:
@@ -102,27 +102,24 @@ def read_adapter(path: str | Path) -> AdapterDir:
         raise PcopilotError(f"{folder} is a {lora.get('peft_type')} adapter; pcopilot adapters works on LoRA adapters")
     if not (folder / ADAPTER_WEIGHTS).is_file():
         raise PcopilotError(f"{folder} has no {ADAPTER_WEIGHTS} (adapters saved as .bin: re-save with safetensors)")
-    run = read_run_config(folder) if (folder / CONFIG_FILE).is_file() else {}
-    return AdapterDir(path=folder.resolve(), lora=lora, run=run)
+    return AdapterDir(path=folder.resolve(), lora=lora, run=read_run_record(folder))
 
 
 def resolve_base(base: str | None, adapters: list[AdapterDir]) -> str:
-    """The base model to load: `base` (a hub id, a model folder, or a run whose base it names) or, when None, the
-    base the adapters record; fails when they record none or different ones."""
+    """The base model to load: `base` (a hub id, `base`, a model folder, a full or merged run) or, when None, the
+    base the adapters record; fails when they record none or different ones, or when `base` is an adapter."""
     if base is None:
         recorded = {a.base_model for a in adapters}
         if None in recorded or len(recorded) != 1:
             listing = ", ".join(f"{a.path.name}: {a.base_model or 'none recorded'}" for a in adapters)
             raise PcopilotError(f"pass --base: the adapters do not name one base model ({listing})")
         base = recorded.pop()
-    folder = Path(base).expanduser()
-    if not folder.exists():
-        return base  # a hub id
-    if (folder / "config.json").is_file():
-        return str(folder.resolve())
-    if (folder / CONFIG_FILE).is_file() and read_run_config(folder).get("base_model"):
-        return resolve_base(read_run_config(folder)["base_model"], [])
-    raise PcopilotError(f"--base {base!r} is neither a model folder (config.json) nor a run that names its base model")
+    ref = resolve_model_ref(base, "--base")
+    advice = (
+        f"pass its base ({ref.base}) instead, or merge it first (pcopilot adapters merge --adapter {base} --output "
+        "MERGED) and pass MERGED"
+    )
+    return require_model(ref, "--base", advice).base
 
 
 def same_base(a: str | None, b: str | None) -> bool:
@@ -134,8 +131,4 @@ def same_base(a: str | None, b: str | None) -> bool:
 
 def tokenizer_length(adapter: AdapterDir) -> int | None:
     """Vocabulary of the tokenizer saved with the adapter (a chat run's adds tokens to its base), None without one."""
-    if not adapter.has_tokenizer:
-        return None
-    from transformers import AutoTokenizer
-
-    return len(AutoTokenizer.from_pretrained(str(adapter.path)))
+    return tokenizer_size(adapter.path)

@@ -39,10 +39,9 @@ class AdapterInfo:
 
 
 def _made_by(adapter: AdapterDir) -> str:
-    stage = adapter.run.get("stage")
-    if stage != "train":
-        return f"pcopilot {stage}" if stage else "unknown"
-    config = adapter.run.get("config") or {}
+    if adapter.run is None or adapter.run.stage != "train":
+        return f"pcopilot {adapter.run.stage}" if adapter.run else "unknown"
+    config = adapter.run.config
     report_path = adapter.path / REPORT_FILE
     steps = json.loads(report_path.read_text()).get("steps") if report_path.is_file() else None
     return f"pcopilot train ({config.get('method')}, {config.get('task')}, {steps} steps)"

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from personal_copilot.configs import write_report, write_run_config
+from personal_copilot.configs import honour_umask, write_report, write_run_config
 from personal_copilot.errors import PcopilotError
 
 
@@ -29,6 +29,7 @@ def staged_output(output: Path) -> Iterator[Path]:
     interrupted command leaves no half-written adapter or model behind, and the old one in place."""
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    honour_umask(staging)
     try:
         yield staging
     except BaseException:
@@ -48,8 +49,8 @@ def save_tokenizer(source: str | Path, output: Path) -> None:
     AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(output))
 
 
-def write_outputs(output: Path, command: str, config: Any, report: Any, extra: dict[str, Any]) -> None:
-    """`pcopilot_config.yaml` (stage `adapters <command>`, the config, and `extra`: base_model, family, recipe …) and
-    `report.json`."""
-    write_run_config(output, f"adapters {command}", config, extra=extra)
+def write_outputs(output: Path, command: str, config: Any, report: Any, facts: dict[str, Any]) -> None:
+    """`pcopilot_config.yaml` (stage `adapters <command>`, the config, and the record's `facts`: base_model, family,
+    recipe …) and `report.json`."""
+    write_run_config(output, f"adapters {command}", config, **facts)
     write_report(output, report)

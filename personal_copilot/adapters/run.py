@@ -4,7 +4,7 @@ model, writes its output folder (weights, tokenizer, pcopilot_config.yaml with t
     pcopilot adapters combine --adapters copilot=runs/copilot assistant=runs/assistant --output runs/code-buddy
     pcopilot adapters scale --adapter runs/copilot --weight 0.8 --output runs/copilot-0.8
     pcopilot adapters transfer --adapter runs/copilot --base bigcode/octocoder --output runs/copilot-octocoder
-    pcopilot adapters merge --adapter runs/code-buddy --dtype bf16 --output models/code-buddy
+    pcopilot adapters merge --adapter runs/code-buddy --precision bf16 --output models/code-buddy
     pcopilot adapters inspect runs/copilot runs/code-buddy
 """
 
@@ -50,20 +50,24 @@ from personal_copilot.modeling import load_tokenizer
 _QLORA_WARNING = {
     "dequantized": "{adapter} was trained with QLoRA on a 4-bit base; it is merged into that base de-quantized to "
     "{dtype}, so the merged model computes in {dtype} what the QLoRA model computed with 4-bit weights and its "
-    "outputs differ slightly: evaluate the merged model (pcopilot evaluate) before serving it",
+    "outputs differ slightly: evaluate the merged model (pcopilot eval compare --model {output}) before serving it",
     "original": "{adapter} was trained with QLoRA on a 4-bit base; it is merged into the original {dtype} weights, "
     "which it never saw, so the merged model's outputs differ slightly from the QLoRA model's: evaluate the merged "
-    "model (pcopilot evaluate) before serving it",
+    "model (pcopilot eval compare --model {output}) before serving it",
 }
 
 
 def _provenance(adapters: list[AdapterDir]) -> dict[str, Any]:
-    """What an output inherits from its inputs for later stages: FIM family and whether a 4-bit base was involved."""
+    """What an output inherits from its inputs for later stages: FIM family, whether a 4-bit base was involved, and
+    (from a single input) the data splits and eval rows of its training run, so that eval holds out the same files."""
     families = [a.family for a in adapters if a.family]
-    return {
+    inherited: dict[str, Any] = {
         "family": families[0] if families else None,
         "trained_on_4bit_base": any(a.trained_on_4bit_base for a in adapters),
     }
+    if len(adapters) == 1 and adapters[0].run is not None:
+        inherited |= {"data_splits": adapters[0].run.data_splits, "eval_rows": adapters[0].run.eval_rows}
+    return inherited
 
 
 def _combine_warnings(names: list[str], adapters: list[AdapterDir], base: str) -> list[str]:
@@ -112,7 +116,8 @@ def run_combine(config: CombineConfig) -> CombineReport:
         )
     for adapter in adapters:
         refuse_base_copies_elsewhere(adapter, base)
-    model = load_base(base, config.dtype, tokenizer_length(tokenizer_from) if tokenizer_from else None)
+    precision = declared_precision(base) if config.precision == "auto" else config.precision
+    model = load_base(base, precision, tokenizer_length(tokenizer_from) if tokenizer_from else None)
     for adapter in adapters:
         check_fits(adapter, model, base)
     method = config.method if len(adapters) > 1 else "linear"  # PEFT's choice for one adapter
@@ -206,7 +211,7 @@ def run_merge(config: MergeConfig) -> MergeReport:
     check_output(config.output, config.overwrite, [adapter.path])
     base = resolve_base(config.base, [adapter])
     refuse_base_copies_elsewhere(adapter, base)
-    precision = declared_precision(base) if config.dtype == "auto" else config.dtype
+    precision = declared_precision(base) if config.precision == "auto" else config.precision
     tokenizer = load_tokenizer(str(adapter.path) if adapter.has_tokenizer else base)
     dequantized = adapter.trained_on_4bit_base and config.qlora_base == "dequantized"
     model = load_base(base, precision, tokenizer_length(adapter), dequantized=dequantized)
@@ -216,7 +221,9 @@ def run_merge(config: MergeConfig) -> MergeReport:
     if adapter.base_model and not same_base(adapter.base_model, base):
         warnings.append(f"{adapter.path} was trained on {adapter.base_model}, merged here into {base}")
     if adapter.trained_on_4bit_base:
-        warnings.append(_QLORA_WARNING[config.qlora_base].format(adapter=adapter.path, dtype=precision))
+        warnings.append(
+            _QLORA_WARNING[config.qlora_base].format(adapter=adapter.path, dtype=precision, output=config.output)
+        )
     with staged_output(config.output) as staging:
         check = merge_into(staging, model, adapter, tokenizer, config.verify)
         if check and check.adapter_effect == 0:

@@ -37,7 +37,7 @@ from personal_copilot.collect.store import (
     write_manifest,
     write_source_cache,
 )
-from personal_copilot.configs import to_plain, write_report, write_run_config
+from personal_copilot.configs import check_output_owner, to_plain, write_report, write_run_config
 from personal_copilot.console import progress_bar, stderr
 from personal_copilot.errors import PcopilotError
 
@@ -275,6 +275,7 @@ def run_collect(config: CollectConfig) -> CollectReport:
     """Collects the sources into `config.output` and returns the report (also written as `report.json`)."""
     start = time.perf_counter()
     out = config.output
+    check_output_owner(out, "collect")  # a training run given as --output keeps its record
     out.mkdir(parents=True, exist_ok=True)
     recover_interrupted_swap(out)
     settings_key = _settings_key(config)

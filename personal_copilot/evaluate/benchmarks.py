@@ -7,8 +7,8 @@ import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
+from personal_copilot.configs import RunRecord
 from personal_copilot.console import progress_bar
 from personal_copilot.dataset import FimConfig, FimEncoder
 from personal_copilot.errors import PcopilotError
@@ -196,15 +196,13 @@ class RowSettings:
     repo_context: bool
 
     @classmethod
-    def of(
-        cls, settings: LossSettings, run_config: dict[str, Any] | None, seed: int, max_positions: int
-    ) -> RowSettings:
-        trained = (run_config or {}).get("config", {})
-        fim = FimConfig(**trained["fim"]) if isinstance(trained.get("fim"), dict) else FimConfig()
+    def of(cls, settings: LossSettings, record: RunRecord | None, seed: int, max_positions: int) -> RowSettings:
+        trained = record.eval_rows if record else None
+        fim = FimConfig(**trained.fim) if trained else FimConfig()
         if settings.fim_rate is not None:
             fim = replace(fim, rate=settings.fim_rate)
-        seq_len = min(settings.seq_len or trained.get("seq_len", 2048), max_positions)
-        return cls(fim, seq_len, trained.get("seed", seed), trained.get("repo_context", False))
+        seq_len = min(settings.seq_len or (trained.seq_len if trained else 2048), max_positions)
+        return cls(fim, seq_len, trained.seed if trained else seed, trained.repo_context if trained else False)
 
 
 def evaluate_loss(

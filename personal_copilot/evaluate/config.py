@@ -1,8 +1,8 @@
 """Settings of `pcopilot eval humaneval | fim | loss | compare`.
 
-Each command's config is made of the groups it needs: which model (`ModelOptions`), which held-out data
-(`HeldOutData`) and the benchmark's own settings. `compare` nests the benchmark settings (`--fim.num_examples`,
-`--humaneval.limit`, …) and runs every column with the same ones.
+Each command's config says which model (`ModelOptions`) and, for the benchmarks on your code, which held-out data
+(`HeldOutData`, which extends it); the benchmarks' own settings are nested groups spelled the same in every command
+(`--fim.num_examples`, `--loss.max_rows`, `--humaneval.limit`), and `compare` runs every column with the same ones.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from personal_copilot.dataset.families import FamilyName
+from personal_copilot.dataset import FamilyName
 
 HoleKind = Literal["line", "rest_of_line", "block"]
 Benchmark = Literal["fim", "loss", "humaneval"]
@@ -44,8 +44,9 @@ class ModelOptions:
 
 
 @dataclass
-class HeldOutData:
-    """Which files are held out: those the training run held out, or a split by repository computed here."""
+class HeldOutData(ModelOptions):
+    """Which model, and which files are held out: those the training run held out, or a split by repository computed
+    here."""
 
     data: str | None = None
     """Collected dataset (output directory of `pcopilot collect`); default: the dataset the training run used."""
@@ -53,8 +54,11 @@ class HeldOutData:
     """Share of repositories (of files, with one repository) held out, when the split is not read from a run."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0.0 < self.eval_fraction < 1.0:
             raise ValueError(f"--eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if self.model is None and self.adapter is None:
+            raise ValueError("--model is required: a hub id, a model or adapter folder, a run folder, or base")
 
 
 @dataclass
@@ -68,7 +72,7 @@ class HumanEvalSettings:
     temperature: float = 0.0
     """0: greedy (pass@1 with N = 1). The Codex paper samples at 0.2 for pass@1, 0.8 for pass@100 (N = 200)."""
     top_p: float = 0.95
-    """Nucleus sampling when --temperature > 0."""
+    """Nucleus sampling when --humaneval.temperature > 0."""
     max_new_tokens: int = 512
     """Longest completion, in tokens."""
     timeout: float = 3.0
@@ -80,22 +84,25 @@ class HumanEvalSettings:
 
     def __post_init__(self) -> None:
         if self.limit is not None and not 1 <= self.limit <= 164:
-            raise ValueError(f"--limit must be in [1, 164], got {self.limit}")
+            raise ValueError(f"--humaneval.limit must be in [1, 164], got {self.limit}")
         if self.num_samples < 1:
-            raise ValueError(f"--num_samples must be >= 1, got {self.num_samples}")
+            raise ValueError(f"--humaneval.num_samples must be >= 1, got {self.num_samples}")
         if self.temperature < 0:
-            raise ValueError(f"--temperature must be >= 0, got {self.temperature}")
+            raise ValueError(f"--humaneval.temperature must be >= 0, got {self.temperature}")
         if self.num_samples > 1 and self.temperature == 0:
-            raise ValueError("--num_samples > 1 needs --temperature > 0 (greedy decoding repeats the same completion)")
+            raise ValueError(
+                "--humaneval.num_samples > 1 needs --humaneval.temperature > 0 (greedy decoding repeats the same "
+                "completion)"
+            )
         if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"--top_p must be in (0, 1], got {self.top_p}")
+            raise ValueError(f"--humaneval.top_p must be in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1 or self.timeout <= 0 or self.memory_mb < 64:
             raise ValueError(
-                "--max_new_tokens must be >= 1, --timeout > 0 and --memory_mb >= 64; "
+                "--humaneval.max_new_tokens must be >= 1, --humaneval.timeout > 0 and --humaneval.memory_mb >= 64; "
                 f"got {self.max_new_tokens}, {self.timeout} and {self.memory_mb}"
             )
         if self.workers is not None and self.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+            raise ValueError(f"--humaneval.workers must be >= 1, got {self.workers}")
 
 
 @dataclass
@@ -116,12 +123,12 @@ class FimSettings:
 
     def __post_init__(self) -> None:
         if self.num_examples < 1:
-            raise ValueError(f"--num_examples must be >= 1, got {self.num_examples}")
+            raise ValueError(f"--fim.num_examples must be >= 1, got {self.num_examples}")
         if not self.kinds:
-            raise ValueError("--kinds needs at least one of line, rest_of_line, block")
+            raise ValueError("--fim.kinds needs at least one of line, rest_of_line, block")
         if self.max_new_tokens < 1 or self.context_tokens < 16:
             raise ValueError(
-                f"--max_new_tokens must be >= 1 and --context_tokens >= 16, got {self.max_new_tokens} and "
+                f"--fim.max_new_tokens must be >= 1 and --fim.context_tokens >= 16, got {self.max_new_tokens} and "
                 f"{self.context_tokens}"
             )
 
@@ -139,29 +146,30 @@ class LossSettings:
 
     def __post_init__(self) -> None:
         if self.max_rows < 1:
-            raise ValueError(f"--max_rows must be >= 1, got {self.max_rows}")
+            raise ValueError(f"--loss.max_rows must be >= 1, got {self.max_rows}")
         if self.seq_len is not None and self.seq_len < 16:
-            raise ValueError(f"--seq_len must be at least 16, got {self.seq_len}")
+            raise ValueError(f"--loss.seq_len must be at least 16, got {self.seq_len}")
         if self.fim_rate is not None and not 0.0 <= self.fim_rate <= 1.0:
-            raise ValueError(f"--fim_rate must be in [0, 1], got {self.fim_rate}")
+            raise ValueError(f"--loss.fim_rate must be in [0, 1], got {self.fim_rate}")
 
 
 @dataclass
-class HumanEvalConfig(HumanEvalSettings, ModelOptions):
+class HumanEvalConfig(ModelOptions):
     """HumanEval pass@k: completions generated by --model (or read from --completions) run against each problem's
     tests in a sandbox. Writes OUTPUT/samples.jsonl (task_id, completion, passed, result) and OUTPUT/report.json.
 
     Example: pcopilot eval humaneval --model bigcode/starcoderbase-1b --adapter runs/sc1b-lora --output eval/he
     """
 
+    humaneval: HumanEvalSettings = field(default_factory=HumanEvalSettings)
+    """HumanEval."""
     completions: Path | None = None
     """Score these completions instead of generating (JSON lines of task_id and completion, the harness's format)."""
     output: Path = Path("eval/humaneval")
     """Directory for samples.jsonl, report.json and the resolved config."""
 
     def __post_init__(self) -> None:
-        ModelOptions.__post_init__(self)
-        HumanEvalSettings.__post_init__(self)
+        super().__post_init__()
         if self.completions is None and self.model is None and self.adapter is None:
             raise ValueError("give --model (a hub id, a local model or a training run) or --completions FILE.jsonl")
         if self.completions is not None and (self.model or self.adapter):
@@ -170,46 +178,44 @@ class HumanEvalConfig(HumanEvalSettings, ModelOptions):
 
 
 @dataclass
-class FimEvalConfig(FimSettings, HeldOutData, ModelOptions):
+class FimEvalConfig(HeldOutData):
     """Fill-in-the-middle on your held-out code: holes cut where an editor asks for a completion (a line, the rest
     of a line, a block), filled by the model through its family's FIM template, scored by exact match, edit
     similarity and, for Python, whether the file still parses; per repository and per hole kind.
 
-    Example: pcopilot eval fim --model runs/sc1b-lora --num_examples 300 --output eval/fim
+    Example: pcopilot eval fim --model runs/sc1b-lora --fim.num_examples 300 --output eval/fim
     """
 
+    fim: FimSettings = field(default_factory=FimSettings)
+    """Fill-in-the-middle benchmark."""
     output: Path = Path("eval/fim")
     """Directory for holes.jsonl (each hole, the model's middle and its scores), report.json and the config."""
 
     def __post_init__(self) -> None:
-        ModelOptions.__post_init__(self)
-        HeldOutData.__post_init__(self)
-        FimSettings.__post_init__(self)
-        _require_model(self)
+        super().__post_init__()
         self.output = Path(self.output)
 
 
 @dataclass
-class LossConfig(LossSettings, HeldOutData, ModelOptions):
+class LossConfig(HeldOutData):
     """Loss and perplexity on your held-out code, overall and split into plain and fill-in-the-middle documents;
     given a training run, on the rows its trainer evaluated (its FIM settings, sequence length and seed).
 
     Example: pcopilot eval loss --model runs/sc1b-lora --output eval/loss
     """
 
+    loss: LossSettings = field(default_factory=LossSettings)
+    """Held-out loss."""
     output: Path = Path("eval/loss")
     """Directory for report.json and the resolved config."""
 
     def __post_init__(self) -> None:
-        ModelOptions.__post_init__(self)
-        HeldOutData.__post_init__(self)
-        LossSettings.__post_init__(self)
-        _require_model(self)
+        super().__post_init__()
         self.output = Path(self.output)
 
 
 @dataclass
-class CompareConfig(HeldOutData, ModelOptions):
+class CompareConfig(HeldOutData):
     """Base vs tuned: the FIM benchmark, the held-out loss and HumanEval on the base model and on the tuned one
     (and on the adapter scaled by --adapter_weight when it is not 1), with identical settings. Writes
     OUTPUT/report.md (both columns and the difference), OUTPUT/report.json, OUTPUT/compare.png and each column's
@@ -230,14 +236,7 @@ class CompareConfig(HeldOutData, ModelOptions):
     """HumanEval."""
 
     def __post_init__(self) -> None:
-        ModelOptions.__post_init__(self)
-        HeldOutData.__post_init__(self)
-        _require_model(self)
+        super().__post_init__()
         if not self.benchmarks:
             raise ValueError("--benchmarks needs at least one of fim, loss, humaneval")
         self.output = Path(self.output)
-
-
-def _require_model(config: ModelOptions) -> None:
-    if config.model is None and config.adapter is None:
-        raise ValueError("--model is required: a hub id, a local model directory or a `pcopilot train` run directory")

@@ -1,5 +1,5 @@
 """The held-out side of a collected dataset: the split a training run held out (read from the `data_splits` of its
-pcopilot_config.yaml), or one computed by `split_by_repository`, the function the trainer splits with."""
+run record), or one computed by `split_by_repository`, the function the trainer splits with."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from personal_copilot.configs import EvalRows, RunRecord
 from personal_copilot.dataset import DatasetSplit, Document, iter_documents, list_shards, read_document_keys
 from personal_copilot.dataset import split_by_repository as compute_split
 from personal_copilot.errors import PcopilotError
@@ -40,12 +41,11 @@ def _same_path(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
-def _recorded_split(entry: dict[str, Any], run_config: dict[str, Any]) -> DatasetSplit:
-    train_config = run_config.get("config", {})
+def _recorded_split(entry: dict[str, Any], rows: EvalRows | None, eval_fraction: float, seed: int) -> DatasetSplit:
     return DatasetSplit(
         by=entry["split_by"],
-        eval_fraction=train_config.get("eval_fraction", 0.1),
-        seed=train_config.get("seed", 0),
+        eval_fraction=rows.eval_fraction if rows else eval_fraction,
+        seed=rows.seed if rows else seed,
         eval_repos=tuple(entry.get("eval_repos", ())),
         eval_files=tuple(entry.get("eval_files", ())),
         train_documents=entry.get("train_documents", 0),
@@ -53,27 +53,27 @@ def _recorded_split(entry: dict[str, Any], run_config: dict[str, Any]) -> Datase
     )
 
 
-def resolve_held_out(data: str | None, run_config: dict[str, Any] | None, eval_fraction: float, seed: int) -> HeldOut:
+def resolve_held_out(data: str | None, record: RunRecord | None, eval_fraction: float, seed: int) -> HeldOut:
     """The held-out documents of `data` (default: the training run's dataset): the run's split when it trained on
     that dataset, else `split_by_repository(eval_fraction, seed)`.
 
     Raises:
         PcopilotError: no dataset given or found, no shards, or nothing held out.
     """
-    entries = [e for e in (run_config or {}).get("data_splits", []) if "split_by" in e]
+    entries = [e for e in (record.data_splits if record else []) if "split_by" in e]
     if data is None:
         collected = [e for e in entries if Path(e["data"]).is_dir()]
         if not collected:
             raise PcopilotError(
                 "--data is needed: the output directory of `pcopilot collect` with the code to evaluate on"
-                + (" (the training run's data is not a collected dataset directory)" if run_config else "")
+                + (" (the training run's data is not a collected dataset directory)" if record else "")
             )
         data = collected[0]["data"]
     shards = list_shards(Path(data))
     keys = read_document_keys(shards)
     entry = next((e for e in entries if _same_path(e["data"], data)), None)
     if entry is not None:
-        split = _recorded_split(entry, run_config)
+        split = _recorded_split(entry, record.eval_rows, eval_fraction, seed)
         held = sum(split.side(repo, path) == "eval" for repo, path in keys)
         source = f"held out by the training run (by {split.by})"
         if held != split.eval_documents:
@@ -82,7 +82,7 @@ def resolve_held_out(data: str | None, run_config: dict[str, Any] | None, eval_f
         split = compute_split(keys, eval_fraction, seed)
         held = split.eval_documents
         source = f"split by {split.by} here (eval_fraction {eval_fraction}, seed {seed})"
-        if run_config is not None:
+        if record is not None:
             source += "; the training run did not train on this dataset"
     if held == 0:
         raise PcopilotError(

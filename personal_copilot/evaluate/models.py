@@ -2,23 +2,22 @@
 and loaded for evaluation: through `personal_copilot.modeling`, peft for the adapter, and peft's
 `add_weighted_adapter` to scale it (as the blog scaled its adapter to 0.8).
 
-A `pcopilot train` run directory can stand for the model: its `pcopilot_config.yaml` names the base model, the
-family and the data splits, and the directory holds the adapter (or the fully fine-tuned model) and the tokenizer.
+What each value names is `personal_copilot.model_ref`'s answer; eval's own policy is that --adapter must be an
+adapter and --model with --adapter a whole model, and that the tuned folder's run record gives the held-out split.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from personal_copilot.configs import CONFIG_FILE, read_run_config
+from personal_copilot.configs import RunRecord
 from personal_copilot.dataset import ModelFamily, detect_family, get_family
 from personal_copilot.errors import PcopilotError
 from personal_copilot.evaluate.config import ModelOptions
-from personal_copilot.modeling import has_tokenizer
+from personal_copilot.model_ref import load_model_ref, resolve_model_and_adapter
+from personal_copilot.modeling import context_length
 
 WEIGHTED_ADAPTER = "weighted"
 """Name of the scaled copy of the adapter that `--adapter_weight` makes."""
@@ -44,52 +43,20 @@ class ModelSpec:
         return f"{self.base} + {self.adapter}{weight}"
 
 
-def training_run_config(path: str | None) -> dict[str, Any] | None:
-    """The pcopilot_config.yaml of a `pcopilot train` run directory; None for anything else."""
-    if not path or not (Path(path) / CONFIG_FILE).is_file():
-        return None
-    config = read_run_config(Path(path))
-    return config if config.get("stage") == "train" else None
-
-
-def _adapter_base(adapter: str) -> str:
-    config_file = Path(adapter) / "adapter_config.json"
-    if not config_file.is_file():
-        raise PcopilotError(f"--adapter {adapter!r} is not a PEFT adapter directory (no adapter_config.json)")
-    base = json.loads(config_file.read_text()).get("base_model_name_or_path")
-    if not base:
-        raise PcopilotError(f"--adapter {adapter!r} does not name its base model; give it with --model")
-    return base
-
-
-def resolve_model(options: ModelOptions) -> tuple[ModelSpec, dict[str, Any] | None]:
-    """The model `options` name, and the training run's config when a run directory was given.
+def resolve_model(options: ModelOptions) -> tuple[ModelSpec, RunRecord | None]:
+    """The model `options` name (through `resolve_model_ref`), and the run record of the tuned model or adapter
+    (its data splits and eval rows; None for a folder from elsewhere or a hub id).
 
     Raises:
-        PcopilotError: a run given with another --adapter, an adapter whose base cannot be found, or a weight for a
-            model without adapter.
+        PcopilotError: a model that brings its own adapter given with another --adapter, an --adapter that is a
+            whole model, or a weight for a model without adapter.
     """
-    model, adapter = options.model, options.adapter
-    run_config = training_run_config(model)
-    if run_config is not None:
-        is_lora = (Path(model) / "adapter_config.json").is_file()
-        if adapter is not None:
-            raise PcopilotError(
-                f"--model {model} is a training run{' with its own adapter' if is_lora else ''}; give --adapter only "
-                "with a base model (e.g. --model BASE --adapter RUN)"
-            )
-        base, adapter = (run_config["base_model"], model) if is_lora else (model, None)
-        tokenizer = model
-    else:
-        run_config = training_run_config(adapter)
-        if model is None:
-            model = run_config["base_model"] if run_config else _adapter_base(adapter)
-        tokenizer = adapter if adapter and has_tokenizer(adapter) else model
-        base = model
-    if adapter is None and options.adapter_weight != 1.0:
-        raise PcopilotError(f"--adapter_weight scales a LoRA adapter, and {base} has none (a full fine-tune?)")
-    family = options.family or (run_config or {}).get("family")
-    return ModelSpec(base, tokenizer, adapter, options.adapter_weight, family), run_config
+    tuned = resolve_model_and_adapter(options.model, options.adapter)
+    if tuned.adapter is None and options.adapter_weight != 1.0:
+        raise PcopilotError(f"--adapter_weight scales a LoRA adapter, and {tuned.value} has none (a full fine-tune?)")
+    adapter_dir = str(tuned.adapter) if tuned.adapter else None
+    spec = ModelSpec(tuned.base, tuned.tokenizer, adapter_dir, options.adapter_weight, options.family or tuned.family)
+    return spec, tuned.record
 
 
 @dataclass
@@ -103,12 +70,8 @@ class LoadedModel:
 
     @property
     def max_positions(self) -> int:
-        """Longest sequence the model takes (prompt and generation)."""
-        config = self.model.config
-        for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
-            if isinstance(getattr(config, name, None), int):
-                return getattr(config, name)
-        return 2048
+        """Longest sequence the model takes (prompt and generation); 2048 when its config does not say."""
+        return context_length(self.model) or 2048
 
 
 def free_accelerator_memory() -> None:
@@ -125,21 +88,15 @@ def free_accelerator_memory() -> None:
 def load_for_eval(spec: ModelSpec, precision: str) -> LoadedModel:
     """Loads the tokenizer, the base model in `precision` (on the GPU when there is one), the adapter and its
     scaled copy, in eval mode."""
-    from personal_copilot.modeling import has_cuda, load_model, load_tokenizer, resolve_precision
+    from personal_copilot.modeling import has_cuda, load_tokenizer, resolve_precision
 
     tokenizer = load_tokenizer(spec.tokenizer)
-    model = load_model(spec.base, precision=resolve_precision(precision))
-    if spec.adapter is not None:
-        from peft import PeftModel
-
-        try:
-            model = PeftModel.from_pretrained(model, spec.adapter)
-        except (OSError, ValueError, RuntimeError) as error:
-            raise PcopilotError(f"cannot load adapter {spec.adapter!r} onto {spec.base!r}: {error}") from error
-        if spec.adapter_weight != 1.0:
-            model.add_weighted_adapter(["default"], [spec.adapter_weight], WEIGHTED_ADAPTER, combination_type="linear")
-            model.set_adapter(WEIGHTED_ADAPTER)
-            model.delete_adapter("default")
+    adapters = {"default": spec.adapter} if spec.adapter else {}
+    model = load_model_ref(spec.base, adapters, precision=resolve_precision(precision), vocabulary=len(tokenizer))
+    if spec.adapter is not None and spec.adapter_weight != 1.0:
+        model.add_weighted_adapter(["default"], [spec.adapter_weight], WEIGHTED_ADAPTER, combination_type="linear")
+        model.set_adapter(WEIGHTED_ADAPTER)
+        model.delete_adapter("default")
     if has_cuda():
         model = model.to("cuda")
     model.eval()

@@ -1,13 +1,14 @@
 """`pcopilot eval humaneval | fim | loss | compare`: resolve the model and the held-out data, run the benchmarks,
 write the report.
 
-    pcopilot eval humaneval --model bigcode/starcoderbase-1b --limit 20 --output eval/he
+    pcopilot eval humaneval --model bigcode/starcoderbase-1b --humaneval.limit 20 --output eval/he
     pcopilot eval humaneval --completions samples.jsonl --output eval/he-check
-    pcopilot eval fim --model runs/sc1b-lora --num_examples 300 --output eval/fim
+    pcopilot eval fim --model runs/sc1b-lora --fim.num_examples 300 --output eval/fim
     pcopilot eval loss --model runs/sc1b-lora --output eval/loss
     pcopilot eval compare --model bigcode/starcoderbase-1b --adapter runs/sc1b-lora --adapter_weight 0.8
 
-Python: `run_fim(FimEvalConfig(model="runs/sc1b-lora", num_examples=100))`, and likewise for the others.
+Python: `run_fim(FimEvalConfig(model="runs/sc1b-lora", fim=FimSettings(num_examples=100)))`, and likewise for the
+others.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from personal_copilot.configs import to_plain, write_report, write_run_config
+from personal_copilot.configs import RunRecord, to_plain, write_report, write_run_config
 from personal_copilot.errors import PcopilotError
 from personal_copilot.evaluate.benchmarks import (
     RowSettings,
@@ -39,6 +40,7 @@ from personal_copilot.evaluate.holes import FimTask
 from personal_copilot.evaluate.models import ModelSpec, free_accelerator_memory, load_for_eval, resolve_model
 from personal_copilot.evaluate.report import CompareReport, FimReport, HumanEvalReport, LossReport
 from personal_copilot.evaluate.sandbox import Sandbox
+from personal_copilot.model_ref import resolve_model_ref
 
 
 def run_humaneval(config: HumanEvalConfig) -> HumanEvalReport:
@@ -49,46 +51,47 @@ def run_humaneval(config: HumanEvalConfig) -> HumanEvalReport:
     if config.completions is None:
         spec, _ = resolve_model(config)
         generator = ModelGenerator(load_for_eval(spec, config.precision), batch_size=config.batch_size)
-        with open_sandbox(config) as sandbox:
-            report = evaluate_humaneval(generator, config, sandbox, out, config.seed)
-        extra: dict[str, Any] = {"model": spec}
+        with open_sandbox(config.humaneval) as sandbox:
+            report = evaluate_humaneval(generator, config.humaneval, sandbox, out, config.seed)
+        details: dict[str, Any] = {"model": to_plain(spec)}
     else:
-        with open_sandbox(config) as sandbox:
-            report = evaluate_completions(config.completions, config.limit, sandbox, out)
-        extra = {}
-    write_run_config(out, "eval humaneval", config, extra=extra)
+        with open_sandbox(config.humaneval) as sandbox:
+            report = evaluate_completions(config.completions, config.humaneval.limit, sandbox, out)
+        details = {}
+    write_run_config(out, "eval humaneval", config, details=details)
     write_report(out, report)
     return report
 
 
 def run_fim(config: FimEvalConfig) -> FimReport:
     """The FIM benchmark on the held-out files; writes OUTPUT/holes.jsonl, report.json and pcopilot_config.yaml."""
-    spec, run_config = resolve_model(config)
-    held_out = resolve_held_out(config.data, run_config, config.eval_fraction, config.seed)
-    tasks, skipped = fim_tasks(held_out, config, config.seed)
+    spec, record = resolve_model(config)
+    held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed)
+    tasks, skipped = fim_tasks(held_out, config.fim, config.seed)
     seed_everything(config.seed)
-    generator = fim_generator(load_for_eval(spec, config.precision), config, config.batch_size)
-    report = evaluate_fim(generator, tasks, held_out, config, config.output)
+    generator = fim_generator(load_for_eval(spec, config.precision), config.fim, config.batch_size)
+    report = evaluate_fim(generator, tasks, held_out, config.fim, config.output)
     report.skipped = skipped
-    write_run_config(config.output, "eval fim", config, extra={"model": spec})
+    write_run_config(config.output, "eval fim", config, details={"model": to_plain(spec)})
     write_report(config.output, report)
     return report
 
 
 def run_loss(config: LossConfig) -> LossReport:
     """Held-out loss and perplexity; writes OUTPUT/report.json and pcopilot_config.yaml."""
-    spec, run_config = resolve_model(config)
-    held_out = resolve_held_out(config.data, run_config, config.eval_fraction, config.seed)
+    spec, record = resolve_model(config)
+    held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed)
     loaded = load_for_eval(spec, config.precision)
-    rows = RowSettings.of(config, run_config, config.seed, loaded.max_positions)
-    report = evaluate_loss(loaded, held_out, config, rows, config.batch_size, config.output)
-    write_run_config(config.output, "eval loss", config, extra={"model": spec, "rows": rows})
+    rows = RowSettings.of(config.loss, record, config.seed, loaded.max_positions)
+    report = evaluate_loss(loaded, held_out, config.loss, rows, config.batch_size, config.output)
+    write_run_config(config.output, "eval loss", config, details={"model": to_plain(spec), "rows": to_plain(rows)})
     write_report(config.output, report)
     return report
 
 
-def compare_columns(spec: ModelSpec, run_config: dict[str, Any] | None) -> dict[str, ModelSpec]:
-    """The models compared: the base, the tuned model, and the adapter at its weight when that is not 1.
+def compare_columns(spec: ModelSpec, record: RunRecord | None) -> dict[str, ModelSpec]:
+    """The models compared: the base, the tuned model, and the adapter at its weight when that is not 1; a whole
+    tuned model (full fine-tune, merged) is compared with the base its record names.
 
     Raises:
         PcopilotError: nothing tuned to compare.
@@ -98,12 +101,13 @@ def compare_columns(spec: ModelSpec, run_config: dict[str, Any] | None) -> dict[
         if spec.adapter_weight != 1.0:
             columns[f"tuned x{spec.adapter_weight:g}"] = spec
         return columns
-    if run_config is None:
+    if record is None or record.base_model is None:
         raise PcopilotError(
-            f"--model {spec.base} is not a training run and no --adapter is given: nothing tuned to compare with. "
-            "Use --model BASE --adapter ADAPTER_OR_RUN, or --model RUN_DIR"
+            f"--model {spec.base} records no base it was tuned from, and no --adapter is given: nothing tuned to "
+            "compare with. Use --model BASE --adapter ADAPTER_OR_RUN, or --model RUN_DIR"
         )
-    return {"base": replace(spec, base=run_config["base_model"]), "tuned": spec}
+    base = resolve_model_ref(record.base_model, f"the base of {spec.base}")
+    return {"base": ModelSpec(base.base, base.tokenizer, family=spec.family), "tuned": spec}
 
 
 def _settings_lines(config: CompareConfig, reports: dict[str, dict[str, Any]]) -> list[str]:
@@ -138,7 +142,7 @@ class _SharedInputs:
     tasks: list[FimTask]
     skipped: dict[str, int]
     sandbox: Sandbox | None
-    run_config: dict[str, Any] | None
+    record: RunRecord | None
 
 
 def _evaluate_column(column: ModelSpec, config: CompareConfig, shared: _SharedInputs, out: Path) -> dict[str, Any]:
@@ -151,7 +155,7 @@ def _evaluate_column(column: ModelSpec, config: CompareConfig, shared: _SharedIn
         reports["fim"] = evaluate_fim(generator, shared.tasks, shared.held_out, config.fim, out)
         reports["fim"].skipped = shared.skipped
     if "loss" in config.benchmarks:
-        rows = RowSettings.of(config.loss, shared.run_config, config.seed, loaded.max_positions)
+        rows = RowSettings.of(config.loss, shared.record, config.seed, loaded.max_positions)
         reports["loss"] = evaluate_loss(loaded, shared.held_out, config.loss, rows, config.batch_size, out)
     if "humaneval" in config.benchmarks:
         generator = ModelGenerator(loaded, batch_size=config.batch_size)
@@ -163,18 +167,18 @@ def run_compare(config: CompareConfig) -> CompareReport:
     """Every benchmark on every column with the same settings; writes report.md, report.json, compare.png, the
     resolved config, and each column's holes and samples under OUTPUT/<column>/."""
     start = time.perf_counter()
-    spec, run_config = resolve_model(config)
-    columns = compare_columns(spec, run_config)
+    spec, record = resolve_model(config)
+    columns = compare_columns(spec, record)
     out = config.output
     out.mkdir(parents=True, exist_ok=True)
     held_out = None
     if {"fim", "loss"} & set(config.benchmarks):
-        held_out = resolve_held_out(config.data, run_config, config.eval_fraction, config.seed)
+        held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed)
     tasks, skipped = fim_tasks(held_out, config.fim, config.seed) if "fim" in config.benchmarks else ([], {})
     reports: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:
         sandbox = stack.enter_context(open_sandbox(config.humaneval)) if "humaneval" in config.benchmarks else None
-        shared = _SharedInputs(held_out, tasks, skipped, sandbox, run_config)
+        shared = _SharedInputs(held_out, tasks, skipped, sandbox, record)
         for name, column in columns.items():
             reports[name] = _evaluate_column(column, config, shared, out / name.replace(" ", "-"))
             free_accelerator_memory()  # the column's model, before the next one is loaded
@@ -190,6 +194,6 @@ def run_compare(config: CompareConfig) -> CompareReport:
         files={"report": str(out / "report.json"), "table": str(out / "report.md"), "chart": str(out / "compare.png")},
         seconds=round(time.perf_counter() - start, 2),
     )
-    write_run_config(out, "eval compare", config, extra={"columns": {n: to_plain(c) for n, c in columns.items()}})
+    write_run_config(out, "eval compare", config, details={"columns": to_plain(columns)})
     write_report(out, report)
     return report

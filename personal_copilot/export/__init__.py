@@ -6,16 +6,9 @@ torch, gguf or llama_cpp.
 
 from personal_copilot.export.config import CompletionConfig, EditorConfig, GgufConfig, OllamaConfig
 from personal_copilot.export.converter import LLAMA_CPP_DIR_ENV, converter_cache_dir, find_converter
-from personal_copilot.export.editor import (
-    CompletionEndpoint,
-    continue_config,
-    editor_snippet,
-    fim_parts,
-    llm_vscode_settings,
-    tabby_config,
-)
+from personal_copilot.export.editor import editor_snippet, tabby_config
 from personal_copilot.export.gguf_metadata import GgufInfo, check_fim_metadata, fim_keys, fim_metadata, read_gguf
-from personal_copilot.export.model_source import ModelSource, resolve_model_source
+from personal_copilot.export.model_source import resolve_model_source
 from personal_copilot.export.ollama import modelfile, ollama_template
 from personal_copilot.export.pretokenizer import check_tokenizer_parity, llama_cpp_pre_tokenizer
 from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
@@ -24,27 +17,22 @@ from personal_copilot.export.run import run_completion, run_export_editor, run_e
 __all__ = [
     "LLAMA_CPP_DIR_ENV",
     "CompletionConfig",
-    "CompletionEndpoint",
     "CompletionReport",
     "EditorConfig",
     "EditorReport",
     "GgufConfig",
     "GgufInfo",
     "GgufReport",
-    "ModelSource",
     "OllamaConfig",
     "OllamaReport",
     "check_fim_metadata",
     "check_tokenizer_parity",
-    "continue_config",
     "converter_cache_dir",
     "editor_snippet",
     "fim_keys",
     "fim_metadata",
-    "fim_parts",
     "find_converter",
     "llama_cpp_pre_tokenizer",
-    "llm_vscode_settings",
     "modelfile",
     "ollama_template",
     "read_gguf",

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 from personal_copilot.dataset import FamilyName
+from personal_copilot.serve import ServerApi
 
 Outtype = Literal["f16", "bf16", "q8_0", "f32"]
 EditorClient = Literal["llm-vscode", "continue", "tabby"]
-ServerApi = Literal["ollama", "openai", "tgi", "llama.cpp"]
 
 
 @dataclass

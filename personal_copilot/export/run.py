@@ -24,7 +24,7 @@ from personal_copilot.dataset import ModelFamily, get_family
 from personal_copilot.errors import PcopilotError
 from personal_copilot.export.config import CompletionConfig, EditorConfig, GgufConfig, OllamaConfig
 from personal_copilot.export.converter import ConversionSpec, check_convertible, find_converter, run_converter
-from personal_copilot.export.editor import CompletionEndpoint, editor_snippet
+from personal_copilot.export.editor import editor_snippet
 from personal_copilot.export.gguf_metadata import GgufInfo, check_fim_metadata, fim_metadata, read_gguf
 from personal_copilot.export.local import (
     default_context_window,
@@ -38,6 +38,7 @@ from personal_copilot.export.ollama import modelfile, ollama_name
 from personal_copilot.export.pretokenizer import PROBE_TEXTS, check_tokenizer_parity, llama_cpp_pre_tokenizer
 from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
 from personal_copilot.modeling import load_tokenizer
+from personal_copilot.serve import CompletionEndpoint
 
 _CHECK_CONTEXT = 512
 """Context of the llama.cpp instance that loads a converted GGUF to check it."""
@@ -117,8 +118,15 @@ def run_export_gguf(config: GgufConfig) -> GgufReport:
         convert_seconds=round(converted_at - converting, 2),
         seconds=round(time.perf_counter() - start, 2),
     )
-    extra = {"base_model": source.base, "adapter": report.adapter, "family": family.name}
-    write_run_config(output.parent, "export gguf", config, filename=f"{output.stem}.pcopilot_config.yaml", extra=extra)
+    write_run_config(
+        output.parent,
+        "export gguf",
+        config,
+        filename=f"{output.stem}.pcopilot_config.yaml",
+        base_model=source.base,
+        family=family.name,
+        details={"adapter": report.adapter},
+    )
     write_report(output.parent, report, filename=f"{output.stem}.report.json")
     return report
 
@@ -143,7 +151,7 @@ def run_export_ollama(config: OllamaConfig) -> OllamaReport:
         context_window=context_window,
         stop=list(family.stop),
     )
-    write_run_config(config.output, "export ollama", config, extra={"family": family.name})
+    write_run_config(config.output, "export ollama", config, family=family.name)
     write_report(config.output, report)
     return report
 

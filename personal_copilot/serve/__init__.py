@@ -5,7 +5,14 @@ batched as they arrive. Importing it imports neither torch nor FastAPI: `serve.e
 """
 
 from personal_copilot.serve.config import ServeConfig
-from personal_copilot.serve.editors import continue_config, editor_instructions, llm_vscode_settings
+from personal_copilot.serve.editors import (
+    CompletionEndpoint,
+    ServerApi,
+    continue_config,
+    editor_instructions,
+    fim_parts,
+    llm_vscode_settings,
+)
 from personal_copilot.serve.generation import (
     Engine,
     GenerationRequest,
@@ -20,6 +27,7 @@ from personal_copilot.serve.report import ServeReport
 from personal_copilot.serve.run import run_serve
 
 __all__ = [
+    "CompletionEndpoint",
     "Engine",
     "GenerationRequest",
     "GenerationResult",
@@ -29,9 +37,11 @@ __all__ = [
     "SamplingParams",
     "ServeConfig",
     "ServeReport",
+    "ServerApi",
     "TokenEvent",
     "continue_config",
     "editor_instructions",
+    "fim_parts",
     "llm_vscode_settings",
     "run_serve",
 ]

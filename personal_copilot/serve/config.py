@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from personal_copilot.dataset.families import FamilyName, Layout
+from personal_copilot.dataset import FamilyName, Layout
 
 
 @dataclass

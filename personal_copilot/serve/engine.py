@@ -22,7 +22,8 @@ from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria
 
 from personal_copilot.dataset import FimEncoder, detect_family
 from personal_copilot.errors import PcopilotError
-from personal_copilot.modeling import has_cuda, load_model, load_tokenizer, resolve_precision
+from personal_copilot.model_ref import load_adapters, load_base_model
+from personal_copilot.modeling import context_length, has_cuda, load_tokenizer, resolve_precision
 from personal_copilot.serve.config import ServeConfig
 from personal_copilot.serve.decoding import BatchDecoding, Row, RowSampling, RowStopping
 from personal_copilot.serve.generation import (
@@ -43,13 +44,12 @@ DEFAULT_MAX_NEW_TOKENS = 512
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")
 
 
-def context_length(model: Any) -> int:
-    config = model.config
-    for key in ("max_position_embeddings", "n_positions", "seq_length"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    raise PcopilotError(f"cannot tell the context length of {config.model_type!r}; set --max_input_tokens")
+def model_context(model: Any) -> int:
+    """The model's context length; fails when its config does not say (serve's limits are cut from it)."""
+    length = context_length(model)
+    if length is None:
+        raise PcopilotError(f"cannot tell the context length of {model.config.model_type!r}; set --max_input_tokens")
+    return length
 
 
 class TransformersEngine:
@@ -94,7 +94,7 @@ class TransformersEngine:
         model, eos_ids = _load_weights(source.base, adapters, tokenizer, config)
         family = config.family or source.family or detect_family(tokenizer.get_vocab())
         encoder = FimEncoder(tokenizer, family, require_fim=family is not None)
-        max_input, max_new = _limits(context_length(model), config)
+        max_input, max_new = _limits(model_context(model), config)
         render_chat = _chat_renderer(tokenizer)
         builder = PromptBuilder(encoder, max_input, config.prompt_overflow, config.fim_layout, render_chat)
         parameter = next(model.parameters())
@@ -107,7 +107,7 @@ class TransformersEngine:
             default_adapter=source.name if source.adapter else None,
             max_input_tokens=max_input,
             max_new_tokens=max_new,
-            max_total_tokens=context_length(model),
+            max_total_tokens=model_context(model),
             fim=builder.fim,
             chat=render_chat is not None,
             model_type=model.config.model_type,
@@ -193,9 +193,14 @@ def _adapter_paths(source: ModelSource, config: ServeConfig) -> dict[str, str]:
 
 def _load_weights(base: str, adapters: dict[str, str], tokenizer: Any, config: ServeConfig) -> tuple[Any, Any]:
     """The model in eval mode on the GPU if there is one, with its adapters; and the checkpoint's eos ids."""
-    model = load_model(base, precision=resolve_precision(config.precision), attention=config.attn_implementation)
-    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(len(tokenizer))  # a chat run added its template's tokens
+    precision = resolve_precision(config.precision)
+    model = load_base_model(
+        base,
+        precision=precision,
+        vocabulary=len(tokenizer),
+        adapters=adapters.values(),
+        attention=config.attn_implementation,
+    )
     eos_ids = model.generation_config.eos_token_id
     model.generation_config = GenerationConfig()  # requests choose the sampling, not generation_config.json
     if adapters:
@@ -232,9 +237,6 @@ def _chat_renderer(tokenizer: Any) -> Callable[[Sequence[tuple[str, str]]], str]
 
 def _load_adapters(model: Any, adapters: dict[str, str], base: str) -> Any:
     """The model with every adapter loaded under its name (LoRA only: PEFT mixes LoRA adapters within a batch)."""
-    from peft import PeftModel
-
-    peft_model = None
     for name, path in adapters.items():
         adapter_config = json.loads((Path(path) / "adapter_config.json").read_text())
         if adapter_config.get("peft_type") != "LORA" or adapter_config.get("use_dora"):
@@ -246,14 +248,7 @@ def _load_adapters(model: Any, adapters: dict[str, str], base: str) -> Any:
         trained_on = adapter_config.get("base_model_name_or_path")
         if trained_on and trained_on != base:
             logger.warning("adapter %r was trained on %s, served on %s", name, trained_on, base)
-        try:
-            if peft_model is None:
-                peft_model = PeftModel.from_pretrained(model, path, adapter_name=name)
-            else:
-                peft_model.load_adapter(path, adapter_name=name)
-        except (RuntimeError, ValueError, OSError) as error:
-            raise PcopilotError(f"cannot load adapter {name!r} from {path} onto {base}: {error}") from error
-    return peft_model
+    return load_adapters(model, adapters, base)
 
 
 def _stop_ids(tokenizer: Any, encoder: FimEncoder, eos_ids: int | list[int] | None) -> frozenset[int]:

@@ -31,6 +31,10 @@ class MetricsFileCallback(TrainerCallback):
         self.path.write_text("".join(json.dumps(line) + "\n" for line in kept))
         self._last = (time.perf_counter(), state.num_input_tokens_seen)
 
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if state.global_step >= state.max_steps:
+            control.should_log = True  # the last step's loss, also when it is not a multiple of --logging_steps
+
     def on_log(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kwargs
     ) -> None:

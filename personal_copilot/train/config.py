@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from personal_copilot.dataset.config import FimConfig
-from personal_copilot.dataset.families import FamilyName
+from personal_copilot.dataset import FamilyName, FimConfig
 
 
 @dataclass
@@ -99,8 +98,9 @@ class TrainConfig:
     """Keep only the newest N checkpoints."""
     logging_steps: int = 10
     """Log loss, learning rate and tokens/s every N steps (metrics.jsonl)."""
-    resume: bool = False
-    """Continue from the last checkpoint in --output."""
+    resume: bool | Literal["auto"] = False
+    """true: continue from the newest complete checkpoint in --output (there must be one); auto: continue when there
+    is one, else start; false: start, and refuse an --output that holds checkpoints."""
     seed: int = 0
     """Seed of the model init (scratch), data order, FIM choices and dropout."""
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from personal_copilot.configs import write_report, write_run_config
+from personal_copilot.configs import EvalRows, check_output_owner, to_plain, write_report, write_run_config
 from personal_copilot.dataset import FimEncoder, get_family, train_tokenizer
 from personal_copilot.errors import PcopilotError
+from personal_copilot.model_ref import ModelRef, require_model, resolve_model_ref
 from personal_copilot.modeling import (
     build_scratch_model,
     check_attention,
@@ -104,13 +105,19 @@ def last_complete_checkpoint(output: Path) -> Path | None:
 
 
 def _checkpoint_to_resume(config: TrainConfig) -> str | None:
+    """The checkpoint `--resume` asks for: the newest complete one (true, or auto when there is one), or none."""
     last = last_complete_checkpoint(config.output)
-    if last and not config.resume:
+    if last and config.resume is False:
         raise PcopilotError(
             f"{config.output} already has checkpoints ({last.name}); "
-            "continue with --resume true, or choose another --output"
+            "continue with --resume true (or auto), or choose another --output"
         )
-    return str(last) if last and config.resume else None
+    if last is None and config.resume is True:
+        raise PcopilotError(
+            f"--resume true: {config.output} holds no complete checkpoint; use --resume auto to start when there is "
+            "none"
+        )
+    return str(last) if last else None
 
 
 def _scratch_tokenizer(config: TrainConfig, out: Path) -> Any:
@@ -136,19 +143,31 @@ def _scratch_tokenizer(config: TrainConfig, out: Path) -> Any:
     return train_tokenizer(training_texts(), family, config.scratch_vocab_size)
 
 
-def _setup_model(config: TrainConfig, args: Any, precision: str) -> tuple[Any, Any, str]:
-    """(tokenizer, model, base model reference). A scratch: base is built once (by the main process) and saved to
-    OUTPUT/base, so that the adapter has a base to load later and a resumed run starts from the same one."""
+def resolve_train_model(model: str) -> ModelRef:
+    """The model `--model` names (a hub id, a model folder, a full or merged run, `base`); an adapter is refused."""
+    return require_model(
+        resolve_model_ref(model),
+        "--model",
+        f"merge it into its base first (pcopilot adapters merge --adapter {model} --output MERGED), then train "
+        "--model MERGED",
+    )
+
+
+def _setup_model(config: TrainConfig, args: Any, precision: str) -> tuple[Any, Any, str, str | None]:
+    """(tokenizer, model, base model reference, recorded family). A scratch: base is built once (by the main process)
+    and saved to OUTPUT/base, so that the adapter has a base to load later and a resumed run starts from the same
+    one."""
     out = config.output
     if not is_scratch(config.model):
-        tokenizer = load_tokenizer(config.tokenizer or config.model)
+        ref = resolve_train_model(config.model)
+        tokenizer = load_tokenizer(config.tokenizer or ref.tokenizer)
         model = load_model(
-            config.model,
+            ref.base,
             precision=precision,
             attention=config.attn_implementation,
             quantize_4bit=config.method == "qlora",
         )
-        return tokenizer, model, config.model
+        return tokenizer, model, ref.base, ref.family
     base = out / BASE_DIR
     with args.main_process_first(desc="building the scratch base model"):
         if args.process_index == 0 and not (base / "config.json").is_file():
@@ -160,7 +179,7 @@ def _setup_model(config: TrainConfig, args: Any, precision: str) -> tuple[Any, A
     model = load_model(
         str(base), precision=precision, attention=config.attn_implementation, quantize_4bit=config.method == "qlora"
     )
-    return tokenizer, model, str(base.resolve())
+    return tokenizer, model, str(base.resolve()), None
 
 
 def _apply_lora(model: Any, config: TrainConfig, new_token_ids: list[int]) -> Any:
@@ -180,10 +199,10 @@ def _apply_lora(model: Any, config: TrainConfig, new_token_ids: list[int]) -> An
     return get_peft_model(model, lora)
 
 
-def _build_data(config: TrainConfig, tokenizer: Any) -> tuple[TrainingData, FimEncoder | None]:
+def _build_data(config: TrainConfig, tokenizer: Any, family: str | None) -> tuple[TrainingData, FimEncoder | None]:
     if config.task == "chat":
         return build_chat_data(config, tokenizer), None
-    encoder = FimEncoder(tokenizer, config.family, require_fim=config.fim.rate > 0, repo_context=config.repo_context)
+    encoder = FimEncoder(tokenizer, family, require_fim=config.fim.rate > 0, repo_context=config.repo_context)
     return build_fim_data(config, tokenizer, encoder, config.output), encoder
 
 
@@ -248,18 +267,19 @@ def run_train(config: TrainConfig) -> TrainReport:
     check_attention(config.attn_implementation)
     if config.method == "qlora":
         quantization_config(precision)  # bitsandbytes missing: fail before any work
+    check_output_owner(out, "train")
     resume_from = _checkpoint_to_resume(config)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     args = to_training_arguments(config, precision, has_eval=config.eval_fraction > 0)
-    tokenizer, model, base_model = _setup_model(config, args, precision)
+    tokenizer, model, base_model, recorded_family = _setup_model(config, args, precision)
     new_tokens = ensure_chat_template(tokenizer) if config.task == "chat" else []
     if new_tokens:
         model.resize_token_embeddings(len(tokenizer))
     model.config.use_cache = False
     if config.method != "full":
         model = _apply_lora(model, config, tokenizer.convert_tokens_to_ids(new_tokens))
-    data, encoder = _build_data(config, tokenizer)
+    data, encoder = _build_data(config, tokenizer, config.family or recorded_family)
     if data.eval is None:
         args.eval_strategy, args.load_best_model_at_end = "no", False
     collator = default_data_collator if data.task == "fim" else DataCollatorForSeq2Seq(tokenizer, padding="longest")
@@ -307,8 +327,17 @@ def run_train(config: TrainConfig) -> TrainReport:
         skipped=data.skipped,
     )
     if args.process_index == 0:
-        extra = {"base_model": base_model, "family": report.family, "data_splits": data.splits}
-        write_run_config(out, "train", config, extra=extra)
+        rows = EvalRows(to_plain(config.fim), config.seq_len, config.seed, config.repo_context, config.eval_fraction)
+        write_run_config(
+            out,
+            "train",
+            config,
+            base_model=base_model,
+            family=report.family,
+            data_splits=data.splits,
+            eval_rows=rows,
+            trained_on_4bit_base=config.method == "qlora",
+        )
         plot_training_curves(out)
         write_report(out, report)
         if config.push_to_hub:

@@ -52,7 +52,7 @@ def test_merged_folder_is_a_plain_model_with_tokenizer_and_recipe(merged, lora_r
 
 
 def test_merge_in_bf16_saves_bf16_weights(lora_run: Path, tmp_path: Path) -> None:
-    report = run_merge(MergeConfig(adapter=str(lora_run), output=tmp_path / "bf16", dtype="bf16"))
+    report = run_merge(MergeConfig(adapter=str(lora_run), output=tmp_path / "bf16", precision="bf16"))
     assert report.verified and report.dtype == "bf16"
     assert {t.dtype for t in load_file(tmp_path / "bf16" / "model.safetensors").values()} == {torch.bfloat16}
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "bf16").dtype == torch.bfloat16
@@ -66,6 +66,7 @@ def qlora_run(lora_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(lora_run, run, ignore=shutil.ignore_patterns("checkpoint-*"))
     run_config = yaml.safe_load((run / "pcopilot_config.yaml").read_text())
     run_config["config"]["method"] = "qlora"
+    run_config["trained_on_4bit_base"] = True
     (run / "pcopilot_config.yaml").write_text(yaml.safe_dump(run_config))
     return run
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from personal_copilot.cli import main
+from personal_copilot.configs import RunRecord
 from personal_copilot.errors import PcopilotError
 from personal_copilot.evaluate import CompareConfig, ModelSpec
 from personal_copilot.evaluate.run import compare_columns
@@ -49,7 +50,7 @@ def test_compare_writes_both_columns_the_difference_and_a_chart(
     rows = {c: report["reports"][c]["loss"]["scores"]["tokens"] for c in report["columns"]}
     assert len(set(rows.values())) == 1
     saved = yaml.safe_load((out / "pcopilot_config.yaml").read_text())
-    assert saved["stage"] == "eval compare" and saved["columns"]["tuned x0.8"]["adapter_weight"] == 0.8
+    assert saved["stage"] == "eval compare" and saved["details"]["columns"]["tuned x0.8"]["adapter_weight"] == 0.8
 
 
 def test_the_columns_of_a_comparison() -> None:
@@ -60,7 +61,8 @@ def test_the_columns_of_a_comparison() -> None:
         "tuned x0.8": tuned,
     }
     full = ModelSpec("runs/full", "runs/full")
-    assert compare_columns(full, {"base_model": "base-model"})["base"] == ModelSpec("base-model", "runs/full")
+    record = RunRecord(stage="train", config={}, base_model="base-model")
+    assert compare_columns(full, record)["base"] == ModelSpec("base-model", "base-model")  # the base's tokenizer
     with pytest.raises(PcopilotError, match="nothing tuned to compare"):
         compare_columns(ModelSpec("base-model", "base-model"), None)
 

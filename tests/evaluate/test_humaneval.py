@@ -13,6 +13,7 @@ import yaml
 from personal_copilot.evaluate import (
     STOP_SEQUENCES,
     HumanEvalConfig,
+    HumanEvalSettings,
     Sample,
     Sandbox,
     SandboxLimits,
@@ -113,7 +114,9 @@ def test_verdicts_equal_the_reference_harness(tmp_path: Path) -> None:
     results = Path(f"{sample_file}_results.jsonl").read_text().splitlines()
     reference = [json.loads(line)["passed"] for line in results]
 
-    report = run_humaneval(HumanEvalConfig(completions=sample_file, output=tmp_path / "ours", workers=2))
+    report = run_humaneval(
+        HumanEvalConfig(completions=sample_file, output=tmp_path / "ours", humaneval=HumanEvalSettings(workers=2))
+    )
     ours = [json.loads(line)["passed"] for line in (tmp_path / "ours" / "samples.jsonl").read_text().splitlines()]
 
     assert ours == reference == [True, False, True, False, True, True, False, False]
@@ -133,7 +136,12 @@ def test_read_completions_skips_and_counts_bad_lines(tmp_path: Path) -> None:
 
 def test_humaneval_on_a_tiny_model_writes_samples_report_and_config(lora_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "he"
-    config = HumanEvalConfig(model=str(lora_run), limit=2, max_new_tokens=8, precision="fp32", workers=2, output=out)
+    config = HumanEvalConfig(
+        model=str(lora_run),
+        humaneval=HumanEvalSettings(limit=2, max_new_tokens=8, workers=2),
+        precision="fp32",
+        output=out,
+    )
     report = run_humaneval(config)
 
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
@@ -147,9 +155,9 @@ def test_humaneval_on_a_tiny_model_writes_samples_report_and_config(lora_run: Pa
 
 
 def test_settings_that_cannot_work_are_refused() -> None:
-    with pytest.raises(ValueError, match="--temperature > 0"):
-        HumanEvalConfig(model="m", num_samples=5)
+    with pytest.raises(ValueError, match=r"--humaneval\.temperature > 0"):
+        HumanEvalSettings(num_samples=5)
     with pytest.raises(ValueError, match="--model"):
         HumanEvalConfig()
-    with pytest.raises(ValueError, match="--limit"):
-        HumanEvalConfig(model="m", limit=0)
+    with pytest.raises(ValueError, match=r"--humaneval\.limit"):
+        HumanEvalSettings(limit=0)

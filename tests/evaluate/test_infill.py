@@ -14,9 +14,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from personal_copilot.configs import read_run_config
+from personal_copilot.configs import read_run_record
 from personal_copilot.evaluate import (
     FimEvalConfig,
+    FimSettings,
     FimTask,
     cut_hole,
     edit_similarity,
@@ -159,9 +160,9 @@ def test_tasks_come_from_held_out_files_spread_over_repositories_and_kinds(colle
 
 
 def test_a_runs_held_out_split_is_the_one_it_trained_without(lora_run: Path, collected: Path) -> None:
-    run_config = read_run_config(lora_run)
-    held_out = resolve_held_out(None, run_config, eval_fraction=0.5, seed=7)  # the run's split wins
-    (trained,) = run_config["data_splits"]
+    record = read_run_record(lora_run)
+    held_out = resolve_held_out(None, record, eval_fraction=0.5, seed=7)  # the run's split wins
+    (trained,) = record.data_splits
     assert held_out.data == Path(trained["data"]) == collected
     assert held_out.split.eval_repos == tuple(trained["eval_repos"])
     assert held_out.source.startswith("held out by the training run")
@@ -177,7 +178,9 @@ def test_without_data_or_run_the_error_says_what_to_give() -> None:
 
 def test_fim_on_the_tiny_model_writes_holes_and_per_kind_and_repository_scores(lora_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "fim"
-    config = FimEvalConfig(model=str(lora_run), num_examples=9, max_new_tokens=4, precision="fp32", output=out)
+    config = FimEvalConfig(
+        model=str(lora_run), fim=FimSettings(num_examples=9, max_new_tokens=4), precision="fp32", output=out
+    )
     report = run_fim(config)
 
     holes = [json.loads(line) for line in (out / "holes.jsonl").read_text().splitlines()]
@@ -185,7 +188,7 @@ def test_fim_on_the_tiny_model_writes_holes_and_per_kind_and_repository_scores(l
     assert set(holes[0]) == {
         "repo_id", "file_path", "line", "kind", "middle", "generated", "exact_match", "edit_similarity", "parses"
     }  # fmt: skip
-    eval_repos = read_run_config(lora_run)["data_splits"][0]["eval_repos"]
+    eval_repos = read_run_record(lora_run).data_splits[0]["eval_repos"]
     assert set(report.by_repository) == set(eval_repos)
     assert set(report.by_kind) == {"line", "rest_of_line", "block"}
     assert sum(s.holes for s in report.by_kind.values()) == 9
@@ -193,4 +196,4 @@ def test_fim_on_the_tiny_model_writes_holes_and_per_kind_and_repository_scores(l
     assert all("\n" not in h["generated"] for h in single_line)
     assert report.overall.exact_match == sum(h["exact_match"] for h in holes) / 9
     saved = yaml.safe_load((out / "pcopilot_config.yaml").read_text())
-    assert saved["stage"] == "eval fim" and saved["model"]["adapter"] == str(lora_run)
+    assert saved["stage"] == "eval fim" and saved["details"]["model"]["adapter"] == str(lora_run)

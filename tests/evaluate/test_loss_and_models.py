@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from personal_copilot.configs import read_run_config
+from personal_copilot.configs import read_run_record
 from personal_copilot.dataset import FimEncoder
 from personal_copilot.errors import PcopilotError
 from personal_copilot.evaluate import LossConfig, ModelOptions, ModelSpec, load_for_eval, resolve_model, run_loss
@@ -20,8 +20,10 @@ from personal_copilot.evaluate.loss import held_out_rows, score_rows
 
 
 def test_loss_on_a_run_reproduces_its_trainers_eval_loss(lora_run: Path, tmp_path: Path) -> None:
-    trained = read_run_config(lora_run)["config"]
-    config = LossConfig(model=str(lora_run), max_rows=trained["eval_rows"], batch_size=2, output=tmp_path / "loss")
+    trained = read_run_record(lora_run).config
+    config = LossConfig(
+        model=str(lora_run), loss=LossSettings(max_rows=trained["eval_rows"]), batch_size=2, output=tmp_path / "loss"
+    )
     report = run_loss(config)
 
     trainer_eval_loss = json.loads((lora_run / "report.json").read_text())["eval_loss"]
@@ -60,7 +62,7 @@ def test_a_run_directory_names_its_base_adapter_tokenizer_and_family(lora_run: P
     base = str(tiny_models["llama"])
     from_run, run_config = resolve_model(ModelOptions(model=str(lora_run)))
     assert from_run == ModelSpec(base=base, tokenizer=str(lora_run), adapter=str(lora_run), family="starcoder")
-    assert run_config["stage"] == "train"
+    assert run_config.stage == "train" and run_config.eval_rows.seq_len == 64
 
     spelled_out, _ = resolve_model(ModelOptions(model=base, adapter=str(lora_run), adapter_weight=0.8))
     assert spelled_out == ModelSpec(base, str(lora_run), str(lora_run), 0.8, "starcoder")

@@ -22,9 +22,9 @@ def tuned_model(lora_run: Path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from personal_copilot.configs import read_run_config
+    from personal_copilot.configs import read_run_record
 
-    base = AutoModelForCausalLM.from_pretrained(read_run_config(lora_run)["base_model"])
+    base = AutoModelForCausalLM.from_pretrained(read_run_record(lora_run).base_model)
     return PeftModel.from_pretrained(base, str(lora_run)).eval()
 
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, 
 from personal_copilot.cli import main
 from personal_copilot.dataset import FAMILIES
 from personal_copilot.errors import PcopilotError
-from personal_copilot.export import CompletionEndpoint, EditorConfig, fim_metadata, fim_parts, run_export_editor
+from personal_copilot.export import EditorConfig, fim_metadata, run_export_editor
+from personal_copilot.serve.editors import CompletionEndpoint, fim_parts
 from tests.export.ggufs import STARCODER_VOCAB, write_gguf
 
 Strict = ConfigDict(extra="forbid")

@@ -82,7 +82,7 @@ def test_export_writes_a_checked_gguf_with_fim_ids_and_provenance(gguf_f16, lora
     assert {key: info.token_ids[key] for key in expected} == expected == gguf_f16.fim_token_ids
     assert (info.architecture, info.context_length, info.pre_tokenizer) == ("llama", 512, "gpt-2")
     provenance = yaml.safe_load((output.parent / "tiny.pcopilot_config.yaml").read_text())
-    assert provenance["stage"] == "export gguf" and provenance["adapter"] == str(lora_run)
+    assert provenance["stage"] == "export gguf" and provenance["details"]["adapter"] == str(lora_run)
     assert provenance["config"]["outtype"] == "f16"
     assert json.loads((output.parent / "tiny.report.json").read_text())["size_bytes"] == gguf_f16.size_bytes
 

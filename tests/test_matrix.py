@@ -1,0 +1,270 @@
+"""Every artefact works in every stage: each producer's real output (built once per session, on the tiny models)
+through each consumer, asserting that it works with the right family and tokenizer, or is refused with a message that
+says what to do instead. The refusals are the short list in `REFUSED` (and the table in docs/matrix.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from personal_copilot.configs import read_run_record, write_run_config
+from personal_copilot.errors import PcopilotError
+
+pytestmark = pytest.mark.slow
+
+BASE_VOCABULARY = 1024
+"""The session tokenizer's size: every producer keeps it except the chat run (ChatML adds two tokens)."""
+CHAT_TOKENS = ["<|im_start|>", "<|im_end|>"]
+CONVERSATION = [
+    {"role": "user", "content": "How do I reverse a list?"},
+    {"role": "assistant", "content": "Use reversed(items) or items[::-1]."},
+]
+
+PRODUCERS = [
+    "train lora",
+    "train qlora",
+    "train full",
+    "train chat",
+    "adapters merge",
+    "adapters combine",
+    "adapters scale",
+    "adapters transfer",
+    "quickstart run",
+    "embedded base",
+    "HF model folder",
+    "PEFT folder",
+]
+CONSUMERS = [
+    "eval compare",
+    "eval fim",
+    "eval loss",
+    "serve --model",
+    "serve --adapters",
+    "export gguf",
+    "adapters merge",
+    "train --model",
+]
+ADAPTERS = {"train lora", "train qlora", "train chat", "adapters combine", "adapters scale", "adapters transfer"}
+ADAPTERS |= {"quickstart run", "PEFT folder"}
+MODELS = set(PRODUCERS) - ADAPTERS
+
+_NOT_AN_ADAPTER = r"is a whole model, not a LoRA adapter: give it as --model|holds a full model \(use it as --base\)"
+_NOT_A_MODEL = r"is a LoRA adapter .*merge it into its base first \(pcopilot adapters merge"
+_NOTHING_TUNED = r"records no base it was tuned from.*Use --model BASE --adapter"
+REFUSED: dict[tuple[str, str], str] = {
+    # an adapter where a whole model is needed, and a whole model where an adapter is
+    **{(producer, "train --model"): _NOT_A_MODEL for producer in ADAPTERS},
+    **{(producer, "serve --adapters"): _NOT_AN_ADAPTER for producer in MODELS},
+    **{(producer, "adapters merge"): _NOT_AN_ADAPTER for producer in MODELS},
+    # a bare adapter folder (no run record) is served as what it is: an adapter of a base
+    ("PEFT folder", "serve --model"): r"holds a LoRA adapter, not a model: serve its base with --model .* --adapters",
+    # a model that records no base it was tuned from has nothing to be compared with
+    ("embedded base", "eval compare"): _NOTHING_TUNED,
+    ("HF model folder", "eval compare"): _NOTHING_TUNED,
+}
+
+
+@pytest.fixture(scope="session")
+def produced(
+    tiny_models: dict[str, Path], lora_run: Path, collected: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """{producer: the --model value of its output}, each built once."""
+    from personal_copilot.adapters import (
+        CombineConfig,
+        MergeConfig,
+        ScaleConfig,
+        TransferConfig,
+        run_combine,
+        run_merge,
+        run_scale,
+        run_transfer,
+    )
+
+    root = tmp_path_factory.mktemp("matrix")
+    llama = tiny_models["llama"]
+    chats = root / "chats.jsonl"
+    chats.write_text("".join(json.dumps({"messages": CONVERSATION}) + "\n" for _ in range(8)))
+    outputs = {
+        "train lora": lora_run,
+        "train qlora": _train(llama, [collected], root / "qlora", method="qlora"),
+        "train full": _train(llama, [collected], root / "full", method="full"),
+        "train chat": _train(llama, [chats], root / "chat", task="chat"),
+        "adapters merge": root / "merged",
+        "adapters scale": root / "scaled",
+        "adapters combine": root / "combined",
+        "adapters transfer": root / "transferred",
+        "quickstart run": root / "quickstart",
+        "HF model folder": llama,
+        "PEFT folder": root / "peft",
+    }
+    run_merge(MergeConfig(adapter=str(lora_run), output=outputs["adapters merge"]))
+    run_scale(ScaleConfig(adapter=str(lora_run), weight=0.5, output=outputs["adapters scale"]))
+    adapters = [f"tuned={lora_run}", f"half={outputs['adapters scale']}"]
+    run_combine(CombineConfig(adapters=adapters, method="cat", output=outputs["adapters combine"]))
+    sibling = root / "sibling-llama"
+    shutil.copytree(llama, sibling)
+    run_transfer(TransferConfig(adapter=str(lora_run), base=str(sibling), output=outputs["adapters transfer"]))
+    shutil.copytree(lora_run, outputs["quickstart run"] / "run", ignore=shutil.ignore_patterns("checkpoint-*"))
+    write_run_config(outputs["quickstart run"], "quickstart", {})
+    outputs["PEFT folder"].mkdir()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy(lora_run / name, outputs["PEFT folder"])
+    return {name: str(path) for name, path in outputs.items()} | {"embedded base": "base"}
+
+
+def _train(model: Path | str, data: list[Path], output: Path, **overrides) -> Path:
+    from personal_copilot.train import OptimSettings, TrainConfig, run_train
+
+    config = TrainConfig(
+        model=str(model),
+        data=[str(d) for d in data],
+        output=output,
+        seq_len=64,
+        max_steps=2,
+        batch_size=2,
+        gradient_accumulation_steps=1,
+        eval_steps=0,
+        eval_fraction=0.0 if overrides.get("task") == "chat" else 0.1,
+        save_steps=100,
+        logging_steps=1,
+        gradient_checkpointing=False,
+        precision="fp32",
+        optim=OptimSettings(learning_rate=1e-2, warmup_steps=0),
+        **overrides,
+    )
+    run_train(config)
+    return output
+
+
+def _vocabulary(producer: str) -> int:
+    return BASE_VOCABULARY + (len(CHAT_TOKENS) if producer == "train chat" else 0)
+
+
+def _tokenizer_size(folder: Path) -> int:
+    from transformers import AutoTokenizer
+
+    return len(AutoTokenizer.from_pretrained(str(folder)))
+
+
+def _eval_compare(value: str, producer: str, collected: Path, out: Path) -> None:
+    from personal_copilot.evaluate import CompareConfig, FimSettings, LossSettings, run_compare
+
+    fim, loss = FimSettings(num_examples=2, max_new_tokens=2, context_tokens=64), LossSettings(max_rows=2, seq_len=32)
+    config = CompareConfig(model=value, data=str(collected), benchmarks=["fim", "loss"], fim=fim, loss=loss)
+    config.precision, config.batch_size, config.output = "fp32", 2, out
+    report = run_compare(config)
+    assert set(report.columns) == {"base", "tuned"} and report.metrics
+
+
+def _eval_fim(value: str, producer: str, collected: Path, out: Path) -> None:
+    from personal_copilot.evaluate import FimEvalConfig, FimSettings, run_fim
+
+    fim = FimSettings(num_examples=2, max_new_tokens=2, context_tokens=64)
+    config = FimEvalConfig(model=value, data=str(collected), fim=fim, precision="fp32")
+    config.output = out
+    assert run_fim(config).overall.holes == 2
+
+
+def _eval_loss(value: str, producer: str, collected: Path, out: Path) -> None:
+    from personal_copilot.evaluate import LossConfig, LossSettings, load_for_eval, resolve_model, run_loss
+
+    config = LossConfig(
+        model=value, data=str(collected), loss=LossSettings(max_rows=2, seq_len=32), precision="fp32", output=out
+    )
+    assert run_loss(config).scores.rows == 2
+    loaded = load_for_eval(resolve_model(config)[0], "fp32")
+    assert len(loaded.tokenizer) == _vocabulary(producer) and loaded.family.name == "starcoder"
+    assert loaded.model.get_input_embeddings().num_embeddings >= len(loaded.tokenizer)
+
+
+def _serve(config) -> None:
+    from personal_copilot.serve.engine import TransformersEngine
+    from personal_copilot.serve.generation import GenerationRequest
+
+    engine = TransformersEngine.load(config)
+    prepared = engine.prepare(GenerationRequest(prompt="def add(a, b):\n    ", suffix="\n", max_new_tokens=2))
+    (result,) = engine.generate([prepared], lambda i, event: True)
+    assert result.generated_tokens <= 2 and engine.info.fim is not None and engine.info.fim.family == "starcoder"
+    return engine
+
+
+def _serve_model(value: str, producer: str, collected: Path, out: Path) -> None:
+    from personal_copilot.serve.config import ServeConfig
+
+    engine = _serve(ServeConfig(model=value, max_new_tokens=4, precision="fp32"))
+    assert len(engine.tokenizer) == _vocabulary(producer)
+
+
+def _serve_adapters(value: str, producer: str, collected: Path, out: Path) -> None:
+    from personal_copilot.model_ref import resolve_model_ref
+    from personal_copilot.serve.config import ServeConfig
+
+    base = resolve_model_ref(value).base
+    engine = _serve(ServeConfig(model=base, adapters=[f"tuned={value}"], max_new_tokens=4, precision="fp32"))
+    assert engine.info.adapters == ("tuned",)
+
+
+def _export_gguf(value: str, producer: str, collected: Path, out: Path) -> None:
+    from personal_copilot.export import GgufConfig, run_export_gguf
+
+    report = run_export_gguf(GgufConfig(model=value, output=out / "model.gguf"))
+    assert report.family == "starcoder" and Path(report.output).stat().st_size > 0
+
+
+def _adapters_merge(value: str, producer: str, collected: Path, out: Path) -> None:
+    from personal_copilot.adapters import MergeConfig, run_merge
+
+    report = run_merge(MergeConfig(adapter=value, output=out / "merged"))
+    assert report.verified is not False
+    assert _tokenizer_size(out / "merged") == _vocabulary(producer)
+    assert read_run_record(out / "merged").stage == "adapters merge"
+
+
+def _train_model(value: str, producer: str, collected: Path, out: Path) -> None:
+    from personal_copilot.train.metrics import read_metrics
+
+    run = _train(value, [collected], out / "run", max_steps=1)
+    record = read_run_record(run)
+    assert record.family == "starcoder" and _tokenizer_size(run) == _vocabulary(producer)
+    assert [m["step"] for m in read_metrics(run / "metrics.jsonl") if "loss" in m] == [1]
+
+
+CONSUMER_RUNS: dict[str, Callable[[str, str, Path, Path], None]] = {
+    "eval compare": _eval_compare,
+    "eval fim": _eval_fim,
+    "eval loss": _eval_loss,
+    "serve --model": _serve_model,
+    "serve --adapters": _serve_adapters,
+    "export gguf": _export_gguf,
+    "adapters merge": _adapters_merge,
+    "train --model": _train_model,
+}
+
+
+@pytest.mark.parametrize("consumer", CONSUMERS)
+@pytest.mark.parametrize("producer", PRODUCERS)
+def test_every_output_works_in_every_stage(
+    producer: str, consumer: str, produced: dict[str, str], tiny_models, collected: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("PCOPILOT_BASE_MODEL", str(tiny_models["llama"]))
+    run = CONSUMER_RUNS[consumer]
+    refusal = REFUSED.get((producer, consumer))
+    if refusal is None:
+        run(produced[producer], producer, collected, tmp_path)
+    else:
+        with pytest.raises(PcopilotError, match=refusal):
+            run(produced[producer], producer, collected, tmp_path)
+
+
+def test_the_docs_table_is_the_matrix() -> None:
+    table = (Path(__file__).resolve().parent.parent / "docs" / "matrix.md").read_text(encoding="utf-8")
+    header = f"| producer \\ consumer | {' | '.join(CONSUMERS)} |"
+    assert header in table
+    for producer in PRODUCERS:
+        cells = ["refused" if (producer, c) in REFUSED else "works" for c in CONSUMERS]
+        assert f"| {producer} | {' | '.join(cells)} |" in table, producer
