@@ -148,6 +148,7 @@ def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
             optim="adamw_torch",
         ),
         fim=FimConfig(rate=recipe.fim_rate, span=recipe.fim_span),
+        extra_training_args={"adam_beta2": recipe.adam_beta2},
     )
 
 

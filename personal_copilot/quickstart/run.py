@@ -327,6 +327,6 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
         reused=[name for name, reused in (("fine-tune", tune_reused), ("evaluation", eval_reused)) if reused],
         exit_code=collect.exit_code,
     )
-    write_run_config(out, "quickstart", config)
+    write_run_config(out, "quickstart", config, model_dir="run", base_model=str(base))
     write_report(out, report)
     return report
