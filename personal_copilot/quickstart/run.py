@@ -18,6 +18,7 @@ from typing import Any
 
 import personal_copilot
 from personal_copilot.base import base_model_dir
+from personal_copilot.base.build import read_train_report
 from personal_copilot.base.measure import model_nats, read_texts
 from personal_copilot.base.run import read_base
 from personal_copilot.collect import CollectConfig, CollectReport, run_collect
@@ -155,7 +156,7 @@ def _tune(config: TrainConfig, key: str, state: dict[str, str]) -> tuple[TrainRe
     run = config.output
     finished = (run / "report.json").is_file() and (run / "adapter_model.safetensors").is_file()
     if finished and state.get("tune") == key:
-        return TrainReport(**json.loads((run / "report.json").read_text())), True
+        return read_train_report(run), True
     if run.exists() and state.get("tune") != key:
         shutil.rmtree(run)  # made from other code or settings: its checkpoints cannot be resumed
         config.resume = False
