@@ -11,7 +11,9 @@ import pytest
 
 from personal_copilot.evaluate import HumanEvalConfig, load_problems, run_humaneval
 
-TIMEOUT = 1.0
+TIMEOUT = 2.0
+"""Seconds per sample (the harness's default is 3; the import of asyncio alone can take a second on a busy 2-core
+machine, in both harnesses)."""
 CORRECT = "    return number % 1.0\n"
 """The body of HumanEval/2, truncate_number(number) (its tests call it three times)."""
 FORGE = (
@@ -40,7 +42,6 @@ SUITE = {
     "name error": "    return numbr % 1.0\n",
     "infinite loop": "    while True:\n        pass\n",
     "sleeps 90% of its limit": CORRECT + f"import time\ntime.sleep({0.9 * TIMEOUT})\n",
-    "sleeps 150% of its limit": CORRECT + f"import time\ntime.sleep({1.5 * TIMEOUT})\n",
     "catches its timeout, then loops": "    try:\n        while True:\n            pass\n    except BaseException:\n"
     "        return number % 1.0\n",
     "sys.exit(0) before the tests": CORRECT + "import sys\nsys.exit(0)\n",
@@ -90,7 +91,7 @@ SUITE = {
     "a pass written to every descriptor, then os._exit(0)": FORGE,
     # The sandbox's deliberate limits (DELIBERATE):
     "allocates 1.5 GiB": then_correct("    x = bytes(1536 * 2**20)\n"),
-    "writes a 20 MiB file": then_correct("    with open('big', 'wb') as f:\n        f.write(b'x' * 20 * 2**20)\n"),
+    "writes a 17 MiB file": CORRECT + "with open('big', 'wb') as f:\n    f.write(b'x' * 17 * 2**20)\n",
     "starts a process (posix_spawn)": then_correct(
         "    import os\n    pid = os.posix_spawn('/bin/true', ['true'], {})\n    os.waitpid(pid, 0)\n"
     ),
@@ -101,7 +102,7 @@ SUITE = {
 }
 DELIBERATE = {
     "allocates 1.5 GiB": "memory cap (--memory_mb, 1024)",
-    "writes a 20 MiB file": "file size cap (16 MiB)",
+    "writes a 17 MiB file": "file size cap (16 MiB)",
     "starts a process (posix_spawn)": "no process (seccomp; RLIMIT_NPROC 0)",
     "binds a TCP port on localhost": "no network (network namespace; Landlock)",
     "creates a Unix socket": "no Unix socket but a connected pair (seccomp)",
