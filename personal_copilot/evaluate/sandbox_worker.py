@@ -468,10 +468,11 @@ def _await_verdict(pid: int, result_fd: int, key: bytes, timeout: float) -> tupl
             if result_fd in ready:
                 chunk = os.read(result_fd, 65536)
                 if chunk:
-                    data = (data + chunk)[-_KEPT_BYTES:]  # the verdict comes last
+                    data += chunk
                     if not started and data.startswith(key + _STARTED):
                         started, data = True, data[len(key) + 1 :]
                         deadline = time.monotonic() + timeout + _TIMEOUT_GRACE_SECONDS
+                    data = data[-_KEPT_BYTES:]  # the verdict comes last
                 elif (verdict := _authentic_verdict(data, key)) is not None:
                     return "verdict", verdict
                 else:  # closed without a verdict (by the program?): wait for the exit status
