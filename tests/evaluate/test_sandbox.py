@@ -30,9 +30,10 @@ HOSTILE = {
     "fork loop through the guard": ("import os\nwhile True:\n    os.fork()", f"failed: {NOT_CALLABLE}"),
     "fork loop around the guard": ("import posix\nwhile True:\n    posix.fork()", "failed: "),
     "a process around the guard": ("import os\nos.posix_spawn('/bin/true', ['true'], {})", "failed: "),
-    "memory bomb, growing": ("chunks = []\nwhile True:\n    chunks.append(' ' * 2**24)", "failed: "),
+    "memory bomb, growing": ("chunks = []\nwhile True:\n    chunks.append(bytes(2**26))", "failed: "),
     "memory bomb, at once": ("x = bytearray(64 * 2**30)", "failed: "),
-    "huge output": ("while True:\n    print('x' * 2**20)", "failed: "),  # the harness's buffer hits the memory cap
+    # the harness's buffer reaches the memory cap, unless the timeout comes first (a busy machine fills memory slowly)
+    "huge output": ("while True:\n    print('x' * 2**20)", ("failed: ", "timed out")),
     "huge file": ("with open('big', 'wb') as f:\n    while True:\n        f.write(b'x' * 2**20)", "failed: "),
     "many files": (
         "i = 0\nwhile True:\n    open(f'f{i}', 'wb').write(b'x' * 2**19)\n    i += 1",
@@ -141,9 +142,8 @@ def test_threads_and_connected_pairs_work_as_in_the_harness(sandbox: Sandbox) ->
         "from concurrent.futures import ThreadPoolExecutor\nwith ThreadPoolExecutor(4) as pool:\n"
         "    assert list(pool.map(abs, [-1, -2, -3])) == [1, 2, 3]",
         "import socket\na, b = socket.socketpair()\na.sendall(b'x')\nassert b.recv(1) == b'x'",
-        "import asyncio\nasync def two():\n    return 2\nassert asyncio.run(two()) == 2",
-    ]
-    assert [o.result for o in sandbox.run(programs)] == ["passed"] * 4
+    ]  # (asyncio, which needs the pair, is in the parity test: its import can outlast 1 s on a busy machine)
+    assert [o.result for o in sandbox.run(programs)] == ["passed"] * 3
 
 
 def test_the_time_limit_counts_the_program_only(sandbox: Sandbox) -> None:
