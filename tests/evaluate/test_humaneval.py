@@ -25,7 +25,7 @@ from personal_copilot.evaluate import (
     score_samples,
     truncate_at_stop,
 )
-from personal_copilot.evaluate.humaneval import PRELOAD, read_completions
+from personal_copilot.evaluate.humaneval import PRELOAD, read_completions, write_samples
 
 
 def test_all_164_canonical_solutions_pass_and_empty_completions_fail() -> None:
@@ -127,11 +127,52 @@ def test_verdicts_equal_the_reference_harness(tmp_path: Path) -> None:
 def test_read_completions_skips_and_counts_bad_lines(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     lines = ['{"task_id": "HumanEval/0", "completion": "    pass\\n"}', "not json", '{"task_id": "HumanEval/0"}']
-    lines += ['{"task_id": "HumanEval/999", "completion": ""}', ""]
-    path.write_text("\n".join(lines))
+    lines += ['{"task_id": "HumanEval/999", "completion": ""}', "", '{"task_id": "HumanEval/0", "completion": null}']
+    lines += ['{"task_id": ["HumanEval/0"], "completion": ""}', "[1, 2]", "  "]
+    path.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe not utf-8\n")
     samples, skipped = read_completions(path, {p["task_id"]: p for p in load_problems(1)})
     assert samples == [Sample("HumanEval/0", "    pass\n")]
-    assert skipped == {"malformed_line": 2, "unknown_or_excluded_task": 1}
+    assert skipped == {"malformed_line": 6, "unknown_or_excluded_task": 1}
+
+
+def test_line_breaks_of_str_splitlines_and_lone_surrogates_survive_a_round_trip(tmp_path: Path) -> None:
+    """Completions holding raw U+2028, U+2029, U+0085, \\x1c or \\r, or a lone surrogate (as a JSON escape),
+    are read whole, and samples.jsonl, read back as --completions, gives the very same completions."""
+    completions = ["    s = 'a\u2028b\u2029c\x85d\x1ce\\r'\n", "    # \ud800 lone\n", "    return 'é, 中'\n"]
+    path = tmp_path / "c.jsonl"
+    lines = [json.dumps({"task_id": "HumanEval/0", "completion": c}, ensure_ascii=False) for c in completions[::2]]
+    lines.insert(1, json.dumps({"task_id": "HumanEval/0", "completion": completions[1]}))  # "\ud800" escaped
+    path.write_bytes(("\r\n".join(lines) + "\n").encode("utf-8"))
+    problems = {p["task_id"]: p for p in load_problems(1)}
+    samples, skipped = read_completions(path, problems)
+    assert [s.completion for s in samples] == completions and not skipped
+
+    written = tmp_path / "samples.jsonl"
+    write_samples(written, [Sample(s.task_id, s.completion, False, "failed: \ud800") for s in samples])
+    text = written.read_text(encoding="utf-8")  # valid UTF-8
+    assert text.count("\n") == len(text.splitlines()) == 3 and "中" in text
+    again, skipped = read_completions(written, problems)
+    assert [s.completion for s in again] == completions and not skipped
+
+
+def test_a_run_with_surrogates_and_line_separators_writes_every_verdict_and_the_report(tmp_path: Path) -> None:
+    zero = load_problems(1)[0]
+    completions = [
+        zero["canonical_solution"] + "    # \u2028 \x85 \ud800\n",  # raw in the file; the surrogate escaped
+        "    print('\\ud800')\n" + zero["canonical_solution"],  # the escape in the code: prints a lone surrogate
+        "    raise ValueError('\\ud800')\n",  # a failure message holding a lone surrogate
+    ]
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"task_id": "HumanEval/0", "completion": c}) + "\n" for c in completions))
+    report = run_humaneval(HumanEvalConfig(completions=path, output=tmp_path / "out", workers=2, timeout=2.0))
+    samples, skipped = read_completions(tmp_path / "out" / "samples.jsonl", {"HumanEval/0": zero})
+    assert [s.completion for s in samples] == completions and not skipped
+    results = [json.loads(line)["result"] for line in (tmp_path / "out" / "samples.jsonl").read_text().split("\n")[:3]]
+    assert results[0].startswith("failed: 'utf-8' codec can't encode character '\\ud800'")  # as the harness: exec
+    assert results[1] == "passed"
+    assert results[2] == "failed: \\ud800"  # kept as its escape
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["samples"] == 3 and saved["results"] == {"passed": 1, "failed": 2} == report.results
 
 
 def test_humaneval_on_a_tiny_model_writes_samples_report_and_config(lora_run: Path, tmp_path: Path) -> None:
