@@ -58,12 +58,24 @@ def _describe_validation(error: RequestValidationError, content_type: str | None
     if not_json and any(tuple(item.get("loc", ())) == ("body",) for item in error.errors()):
         given = f"its Content-Type is {content_type!r}" if content_type else "it has no Content-Type"
         return f"the body was not read as JSON: {given}; send it with `Content-Type: application/json`", None
-    parts, fields = [], []
+    described: dict[tuple[str, str], None] = {}  # (location, message), in order, without repeats
     for item in error.errors():
-        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-        fields.append(location or None)
-        parts.append(f"{location}: {item.get('msg')}" if location else str(item.get("msg")))
+        parts = [str(part) for part in item.get("loc", ()) if part != "body" and not _is_union_branch(part)]
+        described[".".join(parts), str(item.get("msg"))] = None
+    for location, message in list(described):  # a union's other branch ("should be a valid string" for a list)
+        if message.startswith("Input should be a valid") and any(
+            (where == location and not said.startswith("Input should be a valid")) or where.startswith(f"{location}.")
+            for where, said in described
+        ):
+            described.pop((location, message))
+    parts = [f"{location}: {message}" if location else message for location, message in described]
+    fields = [location or None for location, _ in described]
     return "; ".join(parts) or "invalid request body", (fields[0] if fields else None)
+
+
+def _is_union_branch(part: object) -> bool:
+    """pydantic's name of a union branch in an error location (`list[function-after[…]]`, `str`, `int`)."""
+    return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool", "list", "dict"))
 
 
 class BodySizeLimit:
@@ -173,8 +185,6 @@ def _fields(results: list[GenerationResult], start: float) -> str:
 def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
     """The server's application over `engine`; the generation thread runs while the app's lifespan does."""
     settings = settings or AppSettings()
-    if settings.max_rows_per_request < 1:
-        raise ValueError(f"max_rows_per_request must be >= 1, got {settings.max_rows_per_request}")
     scheduler = Scheduler(
         engine,
         max_batch_size=settings.max_batch_size,

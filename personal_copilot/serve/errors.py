@@ -77,6 +77,10 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-def error_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
-    """The `responses` of a router whose errors have the shape `model`."""
+def error_responses(model: type[BaseModel], by_reference: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a router whose errors have the shape `model`; `by_reference` for a route whose own
+    responses are not JSON (FastAPI would describe `model` in the route's media type), once a router has `model`."""
+    if by_reference:
+        content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+        return {status: {"description": text, "content": content} for status, text in ERROR_DESCRIPTIONS.items()}
     return {status: {"model": model, "description": text} for status, text in ERROR_DESCRIPTIONS.items()}

@@ -18,22 +18,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from personal_copilot.serve.generation import ContextFile, FinishReason, GenerationRequest, SamplingParams
 
 MAX_STOP_STRINGS = 16
+MAX_PROMPTS = 1024
+"""Most prompts in one OpenAI request, checked before any is read (the server's --max_rows_per_request is lower)."""
 TGI_MAX_NEW_TOKENS = 100
 SEED_RANGE = 2**64
 
 
 def _valid_unicode(text: str) -> str:
-    for position, character in enumerate(text):
-        if "\ud800" <= character <= "\udfff":
-            raise ValueError(
-                f"lone UTF-16 surrogate {character!a} at character {position}: send valid Unicode text "
-                "(surrogates only come in pairs, as the escape of one character)"
-            )
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"lone UTF-16 surrogate {text[error.start]!a} at character {error.start}: send valid Unicode text "
+            "(surrogates only come in pairs, as the escape of one character)"
+        ) from None
     return text
 
 
@@ -146,7 +151,8 @@ class TgiToken(BaseModel):
 class TgiDetails(BaseModel):
     finish_reason: Literal["length", "eos_token", "stop_sequence"]
     generated_tokens: int
-    seed: int | None
+    seed: int | None = None
+    """The sampler's seed (absent for greedy completions)."""
     prefill: list[TgiToken] = Field(default_factory=list)
     tokens: list[TgiToken] = Field(default_factory=list)
 
@@ -243,7 +249,7 @@ class OpenAISampling(WireModel):
 
 
 class CompletionRequest(OpenAISampling):
-    prompt: Text | Annotated[list[Text], Field(min_length=1)]
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_PROMPTS)]
     suffix: Text | None = None
     """Text after the cursor: the server builds the family's FIM prompt."""
     max_tokens: int | None = Field(16, ge=1)
@@ -252,6 +258,14 @@ class CompletionRequest(OpenAISampling):
     best_of: int | None = None
 
     NEUTRAL = {"best_of": (None, 1), "logit_bias": (None,), "logprobs": (None, 0)}
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _few_enough_prompts(cls, prompt: Any) -> Any:
+        """Refuses a long list before reading its items (a 2 MB body holds half a million tiny prompts)."""
+        if isinstance(prompt, list) and len(prompt) > MAX_PROMPTS:
+            raise ValueError(f"{len(prompt)} prompts, over the limit of {MAX_PROMPTS}; send fewer")
+        return prompt
 
     @property
     def rows(self) -> int:

@@ -25,14 +25,17 @@ class CompletionService:
         self.engine = engine
         self.scheduler = scheduler
         self.max_rows = max_rows
-        self._preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcopilot-prepare")
+        self._preparing: ThreadPoolExecutor | None = None
 
     @property
     def info(self) -> ModelInfo:
         return self.engine.info
 
     def close(self) -> None:
-        self._preparing.shutdown(wait=False, cancel_futures=True)
+        """Stops the preparing thread (a later request starts another)."""
+        if self._preparing is not None:
+            self._preparing.shutdown(wait=False, cancel_futures=True)
+            self._preparing = None
 
     def check_rows(self, rows: int, field: str) -> None:
         """Raises RequestError 413 (naming `field`) for more completions than one request may ask for."""
@@ -62,6 +65,8 @@ class CompletionService:
         """
         self.check_rows(rows, field)
         self.scheduler.reserve(rows)
+        if self._preparing is None:
+            self._preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcopilot-prepare")
         try:
             prepared = await asyncio.get_running_loop().run_in_executor(self._preparing, self._prepare, build, rows)
         except BaseException:

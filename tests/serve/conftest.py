@@ -48,7 +48,7 @@ FAKE_INFO = ModelInfo(
 class FakeEngine:
     """Generates `max_new_tokens` tokens `"{adapter}{k} "` per request; records every request and batch. `hold`
     (cleared) makes a batch wait until it is set; `token_seconds` paces the tokens; a prompt equal to `fail_on`
-    makes the engine raise. `prepare_threads` records the thread each request was prepared on."""
+    (or a chat message) makes the engine raise. `prepare_threads` records the thread each request was prepared on."""
 
     info: ModelInfo = FAKE_INFO
     requests: list[GenerationRequest] = field(default_factory=list)
@@ -86,7 +86,7 @@ class FakeEngine:
         self.batches.append([p.request.prompt for p in batch])
         self.started.set()
         assert self.hold.wait(10), "test left the fake engine on hold"
-        if any(p.request.prompt == self.fail_on for p in batch):
+        if any(self.fail_on in (p.request.prompt, *(c for _, c in p.request.messages or ())) for p in batch):
             raise RuntimeError("the fake engine failed")
         results = []
         for i, p in enumerate(batch):

@@ -162,9 +162,19 @@ class EventStreamResponse(StreamingResponse):
     media_type = "text/event-stream"
 
 
+SSE_EVENT = {
+    "type": "object",
+    "properties": {"data": {"type": "string", "description": "a JSON object (OpenAI's stream ends with `[DONE]`)"}},
+    "required": ["data"],
+}
+"""One server-sent event, as OpenAPI before 3.2 describes a `text/event-stream` (its `schema` is each event's)."""
+NDJSON_LINE = {"type": "string", "description": "one JSON object per line"}
+
+
 def streamed(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses` entry of a route that may stream: its 200 also comes as `media_type`."""
-    return {200: {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}}
+    schema = SSE_EVENT if media_type == "text/event-stream" else NDJSON_LINE
+    return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
 
 
 def dumps(value: Any) -> str:

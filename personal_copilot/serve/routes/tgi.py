@@ -95,7 +95,11 @@ async def generate(body: TgiRequest, http: Request, service: Service) -> TgiResp
     return await _generate(body, http, service)
 
 
-@router.post("/generate_stream", response_class=EventStreamResponse, response_description=EVENTS)
+@router.post(
+    "/generate_stream",
+    response_class=EventStreamResponse,
+    responses=error_responses(TgiError, by_reference=True) | streamed("text/event-stream", EVENTS),
+)
 async def generate_stream(body: TgiRequest, http: Request, service: Service) -> StreamingResponse:
     """Server-sent events: one per generated token; the last carries `generated_text` and `details`."""
     return await _stream(body, http, service)
