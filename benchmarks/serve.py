@@ -15,6 +15,12 @@ cache, the same stop tokens), so both do the same work, and the benchmark checks
   the goal is at most 1.10x (HTTP, JSON, queueing, per-token decoding and stop checks cost little next to the model).
 - (b) throughput: 8 requests sent at once (they are generated as one batch) against the same 8 sent one after the
   other; the goal is at least 3x.
+- (c) keep-alive: medians of `GET /health` and of a one-token `POST /generate` on a reused connection against a fresh
+  connection per request; the goal is at most 1.0x (a server without TCP_NODELAY makes every reused connection wait
+  ~40 ms for the client's delayed ACK).
+- (d) the worst request: an OpenAI prompt list of `--worst-prompts` tiny prompts with n=16 (a small body asking for
+  many completions), sent while another connection polls `/health`; reports the longest `/health` answer meanwhile
+  against its median (a server that tokenizes such a request on its event loop freezes for seconds).
 
 Both sides use `--threads` torch threads (default 1): on a machine whose cores other work also uses, OpenMP threads
 that spin for a busy core make every timing several times slower and noisy, whichever side runs. Progress bars are off
@@ -106,6 +112,53 @@ class Server:
         return " ".join(rows[0].strip("│ ").split()) if rows else "batches: not reported"
 
 
+def median_seconds(function, count: int) -> float:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def keep_alive_latency(url: str, body: dict, count: int) -> dict[str, float]:
+    """Medians of /health and of a one-token generate: on one reused connection, and on a fresh one per request."""
+    fresh_each_time = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(timeout=60) as reused, httpx.Client(timeout=60, limits=fresh_each_time) as fresh:
+        reused.get(f"{url}/health")
+        times = {}
+        for name, client in (("reused", reused), ("fresh", fresh)):
+            times[f"health {name}"] = median_seconds(lambda c=client: c.get(f"{url}/health").raise_for_status(), count)
+            times[f"generate {name}"] = median_seconds(
+                lambda c=client: c.post(f"{url}/generate", json=body).raise_for_status(), count
+            )
+        return times
+
+
+def health_while_worst_request(url: str, prompts: int) -> tuple[float, float, int, float]:
+    """(median /health alone, longest /health while the worst request is handled, its status, its seconds)."""
+    body = {"prompt": ["p"] * prompts, "n": 16, "max_tokens": 1}
+    outcome: dict = {}
+    with httpx.Client(timeout=600) as poller:
+        alone = median_seconds(lambda: poller.get(f"{url}/health"), 20)
+
+        def send() -> None:
+            start = time.perf_counter()
+            outcome["status"] = httpx.post(f"{url}/v1/completions", json=body, timeout=600).status_code
+            outcome["seconds"] = time.perf_counter() - start
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        longest = 0.0
+        while sender.is_alive():
+            start = time.perf_counter()
+            poller.get(f"{url}/health")
+            longest = max(longest, time.perf_counter() - start)
+            time.sleep(0.005)
+        sender.join()
+    return alone, longest, outcome["status"], outcome["seconds"]
+
+
 def timed(function, *args) -> tuple[float, object]:
     start = time.perf_counter()
     value = function(*args)
@@ -118,6 +171,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each measurement (medians reported)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests sent at once in (b)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server and of the baseline")
+    parser.add_argument("--latency-requests", type=int, default=30, help="requests per median in (c)")
+    parser.add_argument("--worst-prompts", type=int, default=5000, help="prompts (n=16 each) of the worst request")
     args = parser.parse_args()
     os.environ["PCOPILOT_PROGRESS"] = "0"
 
@@ -195,6 +250,11 @@ def main() -> None:
                 concurrent_times.append(seconds)
             throughput_ratio = statistics.median(sequential_times) / statistics.median(concurrent_times)
             generated = sum(len(engine.tokenizer.encode(t, add_special_tokens=False)) for t in one_by_one)
+
+            # (c) keep-alive latency, (d) /health under the worst request
+            one_token = {"inputs": texts[0], "parameters": {"max_new_tokens": 1}}
+            latency = keep_alive_latency(server.url, one_token, args.latency_requests)
+            alone, longest, worst_status, worst_seconds = health_while_worst_request(server.url, args.worst_prompts)
         finally:
             batches = server.stop()
 
@@ -212,6 +272,20 @@ def main() -> None:
     )
     print(f"    ~{generated} tokens per round; batched answers equal sequential ones: {together == one_by_one}")
     print(f"    server: {batches}")
+    print(
+        f"(c) keep-alive       GET /health reused {latency['health reused'] * 1000:6.1f} ms   fresh "
+        f"{latency['health fresh'] * 1000:6.1f} ms   ratio {latency['health reused'] / latency['health fresh']:.2f}x"
+        "  (goal <= 1.0x)"
+    )
+    print(
+        f"                     1-token /generate reused {latency['generate reused'] * 1000:6.1f} ms   fresh "
+        f"{latency['generate fresh'] * 1000:6.1f} ms   ratio "
+        f"{latency['generate reused'] / latency['generate fresh']:.2f}x  (goal <= 1.0x)"
+    )
+    print(
+        f"(d) worst request    {args.worst_prompts} prompts x n=16: answered {worst_status} in {worst_seconds:.2f} s; "
+        f"longest /health meanwhile {longest * 1000:.1f} ms = {longest / alone:.1f}x its median {alone * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

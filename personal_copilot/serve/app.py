@@ -1,6 +1,7 @@
-"""The FastAPI application: routes of every protocol over one engine, the API key check, body-size and concurrency
-limits, errors in each protocol's shape, and a log line per request. Knows FastAPI, never transformers: the engine is
-any object with the `Engine` protocol, so tests drive this with a fake one.
+"""The FastAPI application: routes of every protocol over one engine, the API key check, body-size, row and
+concurrency limits, errors in each protocol's shape (never a 500 for a client's mistake), and a log line per request.
+Knows FastAPI, never transformers: the engine is any object with the `Engine` protocol, so tests drive this with a fake
+one.
 
     app = create_app(engine, AppSettings(api_key="secret"))   # then: uvicorn.run(app, host="127.0.0.1")
 """
@@ -12,25 +13,23 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import personal_copilot
 from personal_copilot.serve.auth import OPEN_PATHS, check_api_key
 from personal_copilot.serve.batching import GenerationFailed, Scheduler
+from personal_copilot.serve.errors import CLIENT_LEFT, error_body
 from personal_copilot.serve.generation import Engine, GenerationResult, RequestError
 from personal_copilot.serve.routes import llamacpp, ollama, openai, tgi
-from personal_copilot.serve.routes.common import RESULTS_STATE
+from personal_copilot.serve.routes.common import RESULTS_STATE, ClientLeft
 from personal_copilot.serve.service import CompletionService
 
 logger = logging.getLogger("personal_copilot.serve")
-ERROR_TYPES = {400: "validation", 401: "authentication", 404: "not_found", 405: "method_not_allowed"}
-ERROR_TYPES |= {413: "payload_too_large", 422: "validation", 429: "overloaded", 500: "generation"}
 
 
 @dataclass(frozen=True)
@@ -42,34 +41,41 @@ class AppSettings:
     batch_window_ms: float = 5.0
     max_concurrent_requests: int = 64
     max_body_bytes: int = 2_000_000
+    max_rows_per_request: int = 32
 
 
-def error_body(path: str, status: int, message: str, field: str | None = None) -> dict[str, Any]:
-    """An error as the protocol of `path` spells it: OpenAI `{"error": {message, type, param, code}}` (plus
-    FastAPI's `detail`, which llm-ls reads), Ollama `{"error": message}`, TGI and llama.cpp
-    `{"error": message, "error_type": type}`."""
-    kind = ERROR_TYPES.get(status, "error")
-    if path.startswith("/v1/"):
-        body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": field, "code": status}}
-        return body | {"detail": [{"loc": ["body", field] if field else ["body"], "msg": message, "type": kind}]}
-    if path.startswith("/api/"):
-        return {"error": message}
-    return {"error": message, "error_type": kind}
-
-
-def _error_response(path: str, status: int, message: str, field: str | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def _error_response(
+    path: str, status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else headers
     return JSONResponse(error_body(path, status, message, field), status_code=status, headers=headers)
 
 
-def _describe_validation(error: RequestValidationError) -> tuple[str, str | None]:
-    """`parameters.max_new_tokens: Input should be greater than or equal to 1; …` and the first field's name."""
-    parts, fields = [], []
+def _describe_validation(error: RequestValidationError, content_type: str | None) -> tuple[str, str | None]:
+    """`parameters.max_new_tokens: Input should be greater than or equal to 1; …` and the first field's name; a body
+    that was not read as JSON for its Content-Type says so."""
+    not_json = "json" not in (content_type or "").lower()
+    if not_json and any(tuple(item.get("loc", ())) == ("body",) for item in error.errors()):
+        given = f"its Content-Type is {content_type!r}" if content_type else "it has no Content-Type"
+        return f"the body was not read as JSON: {given}; send it with `Content-Type: application/json`", None
+    described: dict[tuple[str, str], None] = {}  # (location, message), in order, without repeats
     for item in error.errors():
-        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-        fields.append(location or None)
-        parts.append(f"{location}: {item.get('msg')}" if location else str(item.get("msg")))
+        parts = [str(part) for part in item.get("loc", ()) if part != "body" and not _is_union_branch(part)]
+        described[".".join(parts), str(item.get("msg"))] = None
+    for location, message in list(described):  # a union's other branch ("should be a valid string" for a list)
+        if message.startswith("Input should be a valid") and any(
+            (where == location and not said.startswith("Input should be a valid")) or where.startswith(f"{location}.")
+            for where, said in described
+        ):
+            described.pop((location, message))
+    parts = [f"{location}: {message}" if location else message for location, message in described]
+    fields = [location or None for location, _ in described]
     return "; ".join(parts) or "invalid request body", (fields[0] if fields else None)
+
+
+def _is_union_branch(part: object) -> bool:
+    """pydantic's name of a union branch in an error location (`list[function-after[…]]`, `str`, `int`)."""
+    return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool", "list", "dict"))
 
 
 class BodySizeLimit:
@@ -193,6 +199,7 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
             yield
         finally:
             scheduler.stop()
+            service.close()
 
     app = FastAPI(
         title="personal-copilot",
@@ -200,7 +207,8 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
         summary=f"Code completion with {engine.info.name}: TGI, OpenAI, Ollama and llama.cpp protocols.",
         lifespan=lifespan,
     )
-    app.state.service = CompletionService(engine, scheduler)
+    service = CompletionService(engine, scheduler, settings.max_rows_per_request)
+    app.state.service = service
     for module in (tgi, openai, ollama, llamacpp):
         app.include_router(module.router)
 
@@ -215,17 +223,25 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        message, field = _describe_validation(error)
+        message, field = _describe_validation(error, request.headers.get("content-type"))
         return _error_response(request.url.path, 422, message, field)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = f"no route {request.method} {request.url.path}" if error.status_code == 404 else str(error.detail)
-        return _error_response(request.url.path, error.status_code, message)
+        return _error_response(request.url.path, error.status_code, message, headers=error.headers)
 
     @app.exception_handler(GenerationFailed)
     async def generation_failed(request: Request, error: GenerationFailed) -> JSONResponse:
         return _error_response(request.url.path, 500, str(error))
+
+    @app.exception_handler(ClientLeft)
+    async def client_left(request: Request, error: ClientLeft) -> Response:
+        return Response(status_code=CLIENT_LEFT)  # nobody reads it: the status is for the log line
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, error: Exception) -> JSONResponse:
+        return _error_response(request.url.path, 500, f"internal error: {type(error).__name__}: {error}")
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # the innermost of the three
     app.add_middleware(ApiKeyCheck, api_key=settings.api_key)

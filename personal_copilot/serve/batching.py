@@ -4,7 +4,8 @@ batch. Neither torch nor FastAPI is imported here; the engine is any `Engine`.
 An idle worker takes the first request and waits `batch_window` for others that arrive with it; a busy one finds the
 requests that came meanwhile already queued and takes them all (up to `max_batch_size`). There is no continuous
 batching: a request that arrives while a batch runs waits for that batch to finish. Admission is bounded: beyond
-`max_pending` generations queued or running (including responses still being streamed), `submit` refuses with 429.
+`max_pending` generations queued or running (including responses still being streamed), `reserve` refuses with 429,
+before any work is done for the request.
 
 The worker reports to the asyncio side through `loop.call_soon_threadsafe`, so the event loop (health checks,
 other routes) never waits on generation. A batch that fails is retried one request at a time, so one bad request
@@ -132,28 +133,32 @@ class Scheduler:
             self._thread.join()
             self._thread = None
 
-    def submit(self, prepared: PreparedRequest, stream: bool = False) -> Ticket:
-        """Queues a request (call from the event loop); close the ticket when its response is done. With `stream`,
-        its token events are delivered too.
+    def reserve(self, count: int) -> None:
+        """Admits `count` generations before any work is done for them; each is then `submit`ted, or given back
+        with `release`.
 
         Raises:
-            RequestError: 429 when `max_pending` generations are already admitted.
+            RequestError: 429 when fewer than `count` of the `max_pending` slots are free.
         """
         with self._lock:
-            if self._pending >= self.max_pending:
+            if self._pending + count > self.max_pending:
                 raise RequestError(
-                    f"the server is busy: {self._pending} generations under way, the limit is {self.max_pending} "
-                    "(--max_concurrent_requests); retry shortly",
+                    f"the server is busy: {self._pending} generations under way, {count} more asked for, the limit is "
+                    f"{self.max_pending} (--max_concurrent_requests); retry shortly",
                     status=429,
                 )
-            self._pending += 1
-        ticket = Ticket(prepared, asyncio.get_running_loop(), self._release, stream)
+            self._pending += count
+
+    def release(self, count: int = 1) -> None:
+        with self._lock:
+            self._pending -= count
+
+    def submit(self, prepared: PreparedRequest, stream: bool = False) -> Ticket:
+        """Queues a request on a slot taken with `reserve` (call from the event loop); close the ticket when its
+        response is done, which frees the slot. With `stream`, its token events are delivered too."""
+        ticket = Ticket(prepared, asyncio.get_running_loop(), self.release, stream)
         self._queue.put(ticket)
         return ticket
-
-    def _release(self) -> None:
-        with self._lock:
-            self._pending -= 1
 
     def _next_batch(self) -> list[Ticket] | None:
         first = self._queue.get()

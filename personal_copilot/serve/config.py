@@ -62,6 +62,8 @@ class ServeConfig:
     """Most generations queued or running; more get 429 (Too Many Requests)."""
     max_body_bytes: int = 2_000_000
     """Largest request body; larger ones get 413."""
+    max_rows_per_request: int = 32
+    """Most completions one request may ask for (OpenAI: prompts × n); more get 413 before any work is done."""
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -78,7 +80,7 @@ class ServeConfig:
             value = getattr(self, flag)
             if value is not None and value < 1:
                 raise ValueError(f"--{flag} must be >= 1, got {value}")
-        for flag in ("max_batch_size", "max_concurrent_requests", "max_body_bytes"):
+        for flag in ("max_batch_size", "max_concurrent_requests", "max_body_bytes", "max_rows_per_request"):
             if getattr(self, flag) < 1:
                 raise ValueError(f"--{flag} must be >= 1, got {getattr(self, flag)}")
         if self.batch_window_ms < 0:

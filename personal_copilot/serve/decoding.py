@@ -8,6 +8,11 @@ the row's seeded generator, and leaves only that token's logit finite, so the gr
 through untouched: their tokens are exactly what `model.generate` alone would give. `RowStopping` (a stopping
 criterion, called once per step with the grown sequences) hands each new token to its row, which decodes, checks
 stops and reports the token; finished rows get padding from then on.
+
+Extreme settings are legal and must not fail the batch: a row's logits are processed in float64 (temperature 1e-45
+divides them by 1e-45 without overflowing, so it samples like greedy), and what overflows anyway (repetition penalty
+5e-324) is made safe: +inf becomes the largest float, NaN an excluded token, and a row with nothing left falls back to
+its unprocessed logits.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ from personal_copilot.serve.generation import (
 DECODE_CONTEXT_TOKENS = 4
 """Prompt tokens decoded ahead of the completion, so that tokenizers that drop a leading space at the start of a
 text (SentencePiece) keep the completion's first space."""
+
+
+def safe_logits(logits: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
+    """`logits` without NaN or +inf (an excluded token, the largest float); `fallback` if no token is left."""
+    logits = torch.nan_to_num(logits, nan=float("-inf"), posinf=torch.finfo(logits.dtype).max)
+    return fallback.to(logits.dtype) if torch.isneginf(logits).all() else logits
 
 
 class OccurrencePenalty(LogitsProcessor):
@@ -182,12 +193,14 @@ class BatchDecoding:
         scores = scores.clone()
         for i in active:
             row = self.rows[i]
-            logits = row.processors(input_ids[i : i + 1, row.offset :], scores[i : i + 1])[0]
+            raw = scores[i].double()
+            logits = safe_logits(row.processors(input_ids[i : i + 1, row.offset :], raw[None])[0], raw)
             if row.generator is not None:
                 probabilities = torch.softmax(logits, dim=-1)
                 token = torch.multinomial(probabilities, 1, generator=row.generator)
-                logits = torch.full_like(logits, float("-inf")).scatter_(0, token, 0.0)
-            scores[i] = logits
+                scores[i] = torch.full_like(scores[i], float("-inf")).scatter_(0, token, 0.0)
+            else:
+                scores[i] = safe_logits(logits.to(scores.dtype), scores[i])
         return scores
 
     def stop(self, input_ids: torch.LongTensor) -> torch.BoolTensor:

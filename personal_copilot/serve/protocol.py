@@ -6,24 +6,55 @@ Unknown fields are errors (422 naming the field). Fields of a protocol that this
 accepted at their neutral value only (TGI's `best_of: 1`, OpenAI's `logprobs: null`, …) and are a 422 otherwise, so
 nothing a client asks for is silently dropped. Fields that only tune a server's resources (Ollama's `num_ctx`,
 `keep_alive`; llama.cpp's `cache_prompt`, `t_max_*`) are accepted and have no effect; docs/serve.md lists them.
-Defaults follow each protocol: TGI 100 new tokens and greedy unless a sampling field is set; OpenAI temperature 1
-(sampling; 0 is greedy) and 16 tokens for completions; Ollama and llama.cpp temperature 0.8, top-k 40.
+Defaults follow each protocol: TGI 100 new tokens (at most the server's limit, as TGI caps it) and greedy unless a
+sampling field is set; OpenAI temperature 1 (sampling; 0 is greedy) and 16 tokens for completions; Ollama and llama.cpp
+temperature 0.8, top-k 40.
+
+Every text must be valid Unicode (JSON can carry a lone UTF-16 surrogate such as `"\\ud800"`, which no tokenizer can
+encode), numbers must be finite, and seeds must fit 64 bits: each is a 422 naming the field.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from personal_copilot.serve.generation import ContextFile, FinishReason, GenerationRequest, SamplingParams
 
 MAX_STOP_STRINGS = 16
+MAX_PROMPTS = 1024
+"""Most prompts in one OpenAI request, checked before any is read (the server's --max_rows_per_request is lower)."""
 TGI_MAX_NEW_TOKENS = 100
+SEED_RANGE = 2**64
+
+
+def _valid_unicode(text: str) -> str:
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"lone UTF-16 surrogate {text[error.start]!a} at character {error.start}: send valid Unicode text "
+            "(surrogates only come in pairs, as the escape of one character)"
+        ) from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+"""A string of valid Unicode (no lone surrogate)."""
+Seed = Annotated[int, Field(ge=-(SEED_RANGE // 2), lt=SEED_RANGE)]
+"""A seed that fits 64 bits, signed or unsigned."""
+
+
+def _seed(seed: int | None) -> int | None:
+    """The seed as the sampler takes it (0 .. 2**64 - 1)."""
+    return None if seed is None else seed % SEED_RANGE
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     NEUTRAL: ClassVar[dict[str, tuple[Any, ...]]] = {}
     """Fields this server does not implement, accepted only at one of these values (or empty)."""
@@ -38,7 +69,7 @@ class WireModel(BaseModel):
         return self
 
 
-def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
+def _stops(stop: Text | list[Text] | None) -> tuple[str, ...]:
     if stop is None:
         return ()
     return (stop,) if isinstance(stop, str) else tuple(stop)
@@ -48,19 +79,19 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
 
 
 class TgiParameters(WireModel):
-    max_new_tokens: int | None = Field(TGI_MAX_NEW_TOKENS, ge=1)
-    """Null: the default, 100."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Null or absent: 100, or the server's --max_new_tokens when that is lower (as TGI caps its default)."""
     temperature: float | None = Field(None, ge=0)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=0)
     do_sample: bool | None = False
-    stop: list[str] | None = Field(None, max_length=MAX_STOP_STRINGS)
-    seed: int | None = Field(None, ge=0)
+    stop: list[Text] | None = Field(None, max_length=MAX_STOP_STRINGS)
+    seed: int | None = Field(None, ge=0, lt=SEED_RANGE)
     return_full_text: bool | None = False
     """Prepend the inputs to the generated text (default false: editors want the completion only)."""
     repetition_penalty: float | None = Field(None, gt=0)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    adapter_id: str | None = None
+    adapter_id: Text | None = None
     """Adapter (or served model) name; null: the default."""
     details: bool | None = False
     truncate: int | None = Field(None, ge=1)
@@ -83,11 +114,12 @@ class TgiParameters(WireModel):
 
 
 class TgiRequest(WireModel):
-    inputs: str
+    inputs: Text
     parameters: TgiParameters = Field(default_factory=TgiParameters)
     stream: bool = False
 
-    def generation_request(self) -> GenerationRequest:
+    def generation_request(self, server_max_new_tokens: int) -> GenerationRequest:
+        """The request; without `max_new_tokens`, TGI's default of 100 capped to `server_max_new_tokens`."""
         p = self.parameters
         sampling = SamplingParams.from_request(
             temperature=p.temperature,
@@ -98,10 +130,11 @@ class TgiRequest(WireModel):
             frequency_penalty=p.frequency_penalty,
             seed=p.seed,
         )
+        default = min(TGI_MAX_NEW_TOKENS, server_max_new_tokens)
         return GenerationRequest(
             prompt=self.inputs,
             model=p.adapter_id,
-            max_new_tokens=TGI_MAX_NEW_TOKENS if p.max_new_tokens is None else p.max_new_tokens,
+            max_new_tokens=default if p.max_new_tokens is None else p.max_new_tokens,
             stop=_stops(p.stop),
             sampling=sampling,
             truncate=p.truncate,
@@ -118,7 +151,8 @@ class TgiToken(BaseModel):
 class TgiDetails(BaseModel):
     finish_reason: Literal["length", "eos_token", "stop_sequence"]
     generated_tokens: int
-    seed: int | None
+    seed: int | None = None
+    """The sampler's seed (absent for greedy completions)."""
     prefill: list[TgiToken] = Field(default_factory=list)
     tokens: list[TgiToken] = Field(default_factory=list)
 
@@ -175,18 +209,18 @@ class StreamOptions(WireModel):
 class OpenAISampling(WireModel):
     """Fields that completions and chat share."""
 
-    model: str | None = None
+    model: Text | None = None
     """Served name, base model name or adapter name."""
     temperature: float | None = Field(1.0, ge=0, le=2)
     top_p: float | None = Field(1.0, gt=0, le=1)
     n: int = Field(1, ge=1, le=16)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    stop: str | list[str] | None = Field(None, max_length=MAX_STOP_STRINGS)
-    seed: int | None = None
+    stop: Text | list[Text] | None = Field(None, max_length=MAX_STOP_STRINGS)
+    seed: Seed | None = None
     presence_penalty: float | None = Field(0.0, ge=-2, le=2)
     frequency_penalty: float | None = Field(0.0, ge=-2, le=2)
-    user: str | None = None
+    user: Text | None = None
     """An end-user id; not used."""
     top_k: int | None = Field(None, ge=0)
     """Extension (vLLM): keep the k most likely tokens."""
@@ -206,7 +240,7 @@ class OpenAISampling(WireModel):
             repetition_penalty=self.repetition_penalty,
             frequency_penalty=self.frequency_penalty,
             presence_penalty=self.presence_penalty,
-            seed=None if self.seed is None else self.seed + index,
+            seed=None if self.seed is None else _seed(self.seed + index),
         )
 
     @property
@@ -215,8 +249,8 @@ class OpenAISampling(WireModel):
 
 
 class CompletionRequest(OpenAISampling):
-    prompt: str | list[str]
-    suffix: str | None = None
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_PROMPTS)]
+    suffix: Text | None = None
     """Text after the cursor: the server builds the family's FIM prompt."""
     max_tokens: int | None = Field(16, ge=1)
     echo: bool = False
@@ -224,6 +258,19 @@ class CompletionRequest(OpenAISampling):
     best_of: int | None = None
 
     NEUTRAL = {"best_of": (None, 1), "logit_bias": (None,), "logprobs": (None, 0)}
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _few_enough_prompts(cls, prompt: Any) -> Any:
+        """Refuses a long list before reading its items (a 2 MB body holds half a million tiny prompts)."""
+        if isinstance(prompt, list) and len(prompt) > MAX_PROMPTS:
+            raise ValueError(f"{len(prompt)} prompts, over the limit of {MAX_PROMPTS}; send fewer")
+        return prompt
+
+    @property
+    def rows(self) -> int:
+        """Completions asked for: prompts × n (counted before any is built)."""
+        return (1 if isinstance(self.prompt, str) else len(self.prompt)) * self.n
 
     @property
     def prompts(self) -> list[str]:
@@ -247,13 +294,13 @@ class CompletionRequest(OpenAISampling):
 
 class TextPart(WireModel):
     type: Literal["text"]
-    text: str
+    text: Text
 
 
 class ChatMessage(WireModel):
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
-    name: str | None = None
+    content: Text | list[TextPart]
+    name: Text | None = None
 
     def pair(self) -> tuple[str, str]:
         role = "system" if self.role == "developer" else self.role
@@ -281,6 +328,10 @@ class ChatCompletionRequest(OpenAISampling):
         "parallel_tool_calls": (None, True, False),
     }
 
+    @property
+    def rows(self) -> int:
+        return self.n
+
     def generation_requests(self) -> list[GenerationRequest]:
         messages = tuple(m.pair() for m in self.messages)
         return [
@@ -304,8 +355,9 @@ class OllamaOptions(WireModel):
     top_k: int | None = Field(40, ge=0)
     num_predict: int | None = Field(-1, ge=-2)
     """-1 (and -2, fill the context): as many tokens as the server allows."""
-    stop: list[str] | str | None = Field(None, max_length=MAX_STOP_STRINGS)
-    seed: int | None = None
+    stop: list[Text] | Text | None = Field(None, max_length=MAX_STOP_STRINGS)
+    seed: Seed | None = None
+    """Negative: a random seed."""
     repeat_penalty: float | None = Field(None, gt=0)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
@@ -323,6 +375,9 @@ class OllamaOptions(WireModel):
     numa: bool | None = None
     low_vram: bool | None = None
     vocab_only: bool | None = None
+    f16_kv: bool | None = None
+    logits_all: bool | None = None
+    embedding_only: bool | None = None
     # neutral only:
     mirostat: int | None = None
     mirostat_eta: float | None = None
@@ -352,7 +407,7 @@ class OllamaOptions(WireModel):
             repetition_penalty=self.repeat_penalty,
             frequency_penalty=self.frequency_penalty,
             presence_penalty=self.presence_penalty,
-            seed=self.seed,
+            seed=None if self.seed is None or self.seed < 0 else self.seed,
         )
 
     @property
@@ -361,27 +416,29 @@ class OllamaOptions(WireModel):
 
 
 class OllamaRequestBase(WireModel):
-    model: str
+    model: Text
     stream: bool = True
     options: OllamaOptions = Field(default_factory=OllamaOptions)
-    keep_alive: int | float | str | None = None
+    keep_alive: int | float | Text | None = None
     """Accepted with no effect: the model stays loaded."""
     format: Any = None
     think: Any = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
 
-    NEUTRAL = {"format": (None, ""), "think": (None, False)}
+    NEUTRAL = {"format": (None, ""), "think": (None, False), "logprobs": (None, False), "top_logprobs": (None, 0)}
 
 
 class OllamaGenerateRequest(OllamaRequestBase):
-    prompt: str = ""
-    suffix: str | None = None
+    prompt: Text = ""
+    suffix: Text | None = None
     """Text after the cursor: the server builds the family's FIM prompt (what the template's `.Suffix` does)."""
     raw: bool = False
     """Accepted; prompts without a suffix are never templated here, so raw or not is the same."""
-    system: str | None = None
-    template: str | None = None
+    system: Text | None = None
+    template: Text | None = None
     context: list[int] | None = None
-    images: list[str] | None = None
+    images: list[Text] | None = None
 
     NEUTRAL = {
         **OllamaRequestBase.NEUTRAL,
@@ -404,8 +461,8 @@ class OllamaGenerateRequest(OllamaRequestBase):
 
 class OllamaMessage(WireModel):
     role: Literal["system", "user", "assistant"]
-    content: str
-    images: list[str] | None = None
+    content: Text
+    images: list[Text] | None = None
 
     NEUTRAL = {"images": (None,)}
 
@@ -427,8 +484,8 @@ class OllamaChatRequest(OllamaRequestBase):
 
 
 class OllamaShowRequest(WireModel):
-    model: str | None = None
-    name: str | None = None
+    model: Text | None = None
+    name: Text | None = None
     """The old name of `model` (Continue sends it)."""
     verbose: bool = False
 
@@ -443,35 +500,36 @@ class OllamaShowRequest(WireModel):
 
 
 class InfillChunk(WireModel):
-    filename: str = "tmp"
-    text: str
+    filename: Text = "tmp"
+    text: Text
 
 
 class InfillRequest(WireModel):
-    input_prefix: str = ""
-    input_suffix: str = ""
+    input_prefix: Text = ""
+    input_suffix: Text = ""
     input_extra: list[InfillChunk] = Field(default_factory=list)
     """Other files of the project, put before the FIM prompt (dropped first when the window is short)."""
-    prompt: str = ""
+    prompt: Text = ""
     """Text typed on the cursor's line, which follows the prefix."""
-    model: str | None = None
+    model: Text | None = None
     n_predict: int = Field(-1, ge=-1)
     temperature: float = Field(0.8, ge=0)
     top_k: int = Field(40, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
-    stop: list[str] = Field(default_factory=list, max_length=MAX_STOP_STRINGS)
-    seed: int = -1
+    stop: list[Text] = Field(default_factory=list, max_length=MAX_STOP_STRINGS)
+    seed: int = Field(-1, ge=-1, lt=SEED_RANGE)
+    """-1: a random seed."""
     repeat_penalty: float = Field(1.0, gt=0)
     presence_penalty: float = Field(0.0, ge=-2, le=2)
     frequency_penalty: float = Field(0.0, ge=-2, le=2)
     stream: bool = False
     # resources and client hints, accepted with no effect:
     cache_prompt: bool | None = None
-    samplers: list[str] | None = None
+    samplers: list[Text] | None = None
     t_max_prompt_ms: int | None = None
     t_max_predict_ms: int | None = None
     n_indent: int | None = None
-    response_fields: list[str] | None = None
+    response_fields: list[Text] | None = None
     id_slot: int | None = None
     # neutral only:
     n_probs: int | None = None

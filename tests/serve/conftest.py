@@ -48,7 +48,7 @@ FAKE_INFO = ModelInfo(
 class FakeEngine:
     """Generates `max_new_tokens` tokens `"{adapter}{k} "` per request; records every request and batch. `hold`
     (cleared) makes a batch wait until it is set; `token_seconds` paces the tokens; a prompt equal to `fail_on`
-    makes the engine raise."""
+    (or a chat message) makes the engine raise. `prepare_threads` records the thread each request was prepared on."""
 
     info: ModelInfo = FAKE_INFO
     requests: list[GenerationRequest] = field(default_factory=list)
@@ -59,12 +59,14 @@ class FakeEngine:
     token_seconds: float = 0.0
     cancelled: list[str] = field(default_factory=list)
     fail_on: str = "FAIL"
+    prepare_threads: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.hold.set()
 
     def prepare(self, request: GenerationRequest) -> PreparedRequest:
         self.requests.append(request)
+        self.prepare_threads.append(threading.current_thread().name)
         adapter = self.info.adapter_for(request.model)
         if request.max_new_tokens is not None and request.max_new_tokens > self.info.max_new_tokens:
             raise RequestError("max_new_tokens over the limit", field="max_new_tokens")
@@ -84,7 +86,7 @@ class FakeEngine:
         self.batches.append([p.request.prompt for p in batch])
         self.started.set()
         assert self.hold.wait(10), "test left the fake engine on hold"
-        if any(p.request.prompt == self.fail_on for p in batch):
+        if any(self.fail_on in (p.request.prompt, *(c for _, c in p.request.messages or ())) for p in batch):
             raise RuntimeError("the fake engine failed")
         results = []
         for i, p in enumerate(batch):

@@ -95,6 +95,8 @@ def test_inference_client_text_generation_and_stream(hub: InferenceClient, sdk: 
     assert last.generated_text == text and last.details.generated_tokens <= 16
     detailed = hub.text_generation(PREFIX, max_new_tokens=16, details=True)
     assert detailed.details.finish_reason in ("length", "eos_token", "stop_sequence")
+    default = hub.text_generation(PREFIX, details=True)  # TGI's default of 100 tokens, capped to the server's 48
+    assert default.details.generated_tokens <= 48
 
 
 def test_every_protocol_gives_the_same_greedy_fim_completion(server: str, sdk: openai.OpenAI) -> None:

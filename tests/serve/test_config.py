@@ -29,6 +29,7 @@ def test_defaults_bind_loopback() -> None:
         ({"max_batch_size": 0}, "--max_batch_size"),
         ({"max_new_tokens": 0}, "--max_new_tokens"),
         ({"batch_window_ms": -1}, "--batch_window_ms"),
+        ({"max_rows_per_request": 0}, "--max_rows_per_request"),
     ],
 )
 def test_invalid_values_name_the_flag(overrides: dict, flag: str) -> None:

@@ -134,6 +134,35 @@ def test_sampling_is_reproducible_by_seed(engine) -> None:
     assert sample(None).seed is not None  # a fresh seed, reported
 
 
+@pytest.mark.parametrize(
+    "extreme",
+    [
+        SamplingParams(do_sample=True, temperature=1e-45, seed=1),
+        SamplingParams(do_sample=True, repetition_penalty=5e-324, seed=2),
+        SamplingParams(repetition_penalty=5e-324),
+        SamplingParams(do_sample=True, temperature=1e-45, top_p=1e-9, repetition_penalty=1e308, seed=3),
+    ],
+)
+def test_extreme_sampling_settings_generate_and_leave_the_batch_alone(engine, extreme: SamplingParams) -> None:
+    """Legal but extreme values (which made torch raise `probability tensor contains either inf, nan or element < 0`
+    and the whole batch fail) generate, and the other rows of their batch get what they get alone."""
+    others = [
+        GenerationRequest(prompt=PREFIX, model="a", max_new_tokens=8),
+        GenerationRequest(prompt="x = ", max_new_tokens=8, sampling=SamplingParams(True, 0.9, seed=3)),
+    ]
+    odd, *batched = generate(
+        engine, GenerationRequest(prompt="import os\n", max_new_tokens=8, sampling=extreme), *others
+    )
+    assert odd.generated_tokens >= 1 and odd.finish_reason in ("length", "eos_token")
+    assert [r.text for r in batched] == [generate(engine, request)[0].text for request in others]
+
+
+def test_a_near_zero_temperature_samples_the_greedy_choice(engine) -> None:
+    greedy = generate(engine, GenerationRequest(prompt=PREFIX, max_new_tokens=12))[0]
+    cold = SamplingParams(do_sample=True, temperature=1e-45, seed=5)
+    assert generate(engine, GenerationRequest(prompt=PREFIX, max_new_tokens=12, sampling=cold))[0].text == greedy.text
+
+
 def test_penalties_change_greedy_choices(engine) -> None:
     plain = generate(engine, GenerationRequest(prompt="return", max_new_tokens=24))[0]
     penalized = SamplingParams(repetition_penalty=3.0, frequency_penalty=2.0)

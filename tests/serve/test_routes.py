@@ -299,6 +299,41 @@ def test_an_engine_failure_inside_a_stream_is_an_error_event(client: TestClient,
     assert "the fake engine failed" in json.dumps(error)
 
 
+def shape(value):
+    """The structure of a JSON value: keys and value types, recursively."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(item) for item in value]
+    return type(value).__name__
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/generate_stream", {"inputs": "FAIL"}),
+        ("/", {"inputs": "FAIL", "stream": True}),
+        ("/v1/completions", {"prompt": "FAIL", "stream": True}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "FAIL"}], "stream": True}),
+        ("/api/generate", {"model": "a", "prompt": "FAIL"}),
+        ("/api/chat", {"model": "a", "messages": [{"role": "user", "content": "FAIL"}]}),
+        ("/infill", {"input_prefix": "FAIL", "stream": True}),
+    ],
+)
+def test_a_streamed_error_has_the_shape_of_the_protocols_plain_error(
+    client: TestClient, path: str, body: dict
+) -> None:
+    plain = client.post("/generate" if path == "/generate_stream" else path, json=body | {"stream": False})
+    streamed = client.post(path, json=body | ({} if path == "/generate_stream" else {"stream": True}))
+    assert plain.status_code == 500 and streamed.status_code == 200
+    if path.startswith("/api/"):
+        event = ndjson_lines(streamed.text)[-1]
+    else:
+        event = json.loads([e for e in sse_events(streamed.text) if e != "[DONE]"][-1])
+    assert shape(event) == shape(plain.json())
+    assert event == plain.json()  # the same type, code and message too
+
+
 def test_a_log_line_per_request(client: TestClient, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="personal_copilot.serve"):
         client.post("/generate", json={"inputs": "x", "parameters": {"max_new_tokens": 4, "adapter_id": "a"}})

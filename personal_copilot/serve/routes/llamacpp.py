@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from personal_copilot.serve.batching import GenerationFailed, Ticket
+from personal_copilot.serve.errors import TgiError, error_responses
 from personal_copilot.serve.generation import GenerationResult, TokenEvent
 from personal_copilot.serve.protocol import InfillRequest
-from personal_copilot.serve.routes.common import Service, complete, sse, sse_response, stream
+from personal_copilot.serve.routes.common import Service, StreamFormat, complete, stream, streamed
 
-router = APIRouter(tags=["llama.cpp"])
+router = APIRouter(tags=["llama.cpp"], responses=error_responses(TgiError))
 STOP_TYPES = {"eos_token": "eos", "stop_sequence": "word", "block_end": "word"}
 
 
@@ -35,23 +35,24 @@ def _final(model: str, result: GenerationResult) -> dict[str, Any]:
     }
 
 
-async def _events(http: Request, tickets: list[Ticket], model: str) -> AsyncIterator[str]:
-    try:
-        async for _, item in stream(http, tickets):
-            if isinstance(item, TokenEvent):
-                if item.text:
-                    yield sse({"content": item.text, "stop": False})
-            else:
-                yield sse({"content": "", **_final(model, item)})
-    except GenerationFailed as error:
-        yield sse({"error": {"code": 500, "message": str(error), "type": "server_error"}})
+class InfillEvents(StreamFormat):
+    """An event per token with its `content`, then the final one with the counts."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def token(self, index: int, event: TokenEvent) -> Iterable[Any]:
+        return [{"content": event.text, "stop": False}] if event.text else []
+
+    def finished(self, index: int, result: GenerationResult) -> Iterable[Any]:
+        return [{"content": "", **_final(self.model, result)}]
 
 
-@router.post("/infill")
+@router.post("/infill", responses=streamed("text/event-stream", "The middle; with `stream`: an event per token"))
 async def infill(body: InfillRequest, http: Request, service: Service):
     """The middle between `input_prefix` + `prompt` and `input_suffix`."""
     model = body.model or service.info.name
     if body.stream:
-        return sse_response(_events(http, service.start([body.generation_request()], stream=True), model))
-    (result,) = await complete(http, service, [body.generation_request()])
+        return await stream(http, service, lambda: [body.generation_request()], InfillEvents(model))
+    (result,) = await complete(http, service, lambda: [body.generation_request()])
     return {"content": result.text, **_final(model, result)}

@@ -5,18 +5,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from personal_copilot.serve.batching import GenerationFailed, Ticket
+from personal_copilot.serve.errors import OllamaError, error_responses
 from personal_copilot.serve.generation import GenerationRequest, GenerationResult, ModelInfo, TokenEvent
 from personal_copilot.serve.protocol import OllamaChatRequest, OllamaGenerateRequest, OllamaShowRequest
-from personal_copilot.serve.routes.common import Service, complete, ndjson, ndjson_response, stream
+from personal_copilot.serve.routes.common import JsonBodyRoute, NdjsonFormat, Service, complete, stream, streamed
 
-router = APIRouter(prefix="/api", tags=["Ollama"])
+router = APIRouter(prefix="/api", tags=["Ollama"], route_class=JsonBodyRoute, responses=error_responses(OllamaError))
+LINES = 'NDJSON: a line per token, then the final line with the counts; with `"stream": false`: one object'
 
 
 def _now() -> str:
@@ -49,42 +50,45 @@ def _last(model: str, result: GenerationResult, text: str, chat: bool) -> dict[s
     return {**_final(model, result), **_content(text, chat)} | ({} if chat else {"context": []})
 
 
-async def _lines(http: Request, tickets: list[Ticket], model: str, chat: bool) -> AsyncIterator[str]:
+class Lines(NdjsonFormat):
     """NDJSON: a line per token, then the final line with the counts."""
-    try:
-        async for _, item in stream(http, tickets):
-            if isinstance(item, TokenEvent):
-                if item.text:
-                    yield ndjson({"model": model, "created_at": _now(), **_content(item.text, chat), "done": False})
-            else:
-                yield ndjson(_last(model, item, "", chat))
-    except GenerationFailed as error:
-        yield ndjson({"error": str(error)})
+
+    def __init__(self, model: str, chat: bool) -> None:
+        self.model = model
+        self.chat = chat
+
+    def token(self, index: int, event: TokenEvent) -> Iterable[Any]:
+        if not event.text:
+            return []
+        return [{"model": self.model, "created_at": _now(), **_content(event.text, self.chat), "done": False}]
+
+    def finished(self, index: int, result: GenerationResult) -> Iterable[Any]:
+        return [_last(self.model, result, "", self.chat)]
 
 
 async def _respond(
-    http: Request, service: Service, request: GenerationRequest, model: str, streaming: bool, chat: bool
+    http: Request, service: Service, requests: Sequence[GenerationRequest], model: str, streaming: bool, chat: bool
 ):
     if streaming:
-        return ndjson_response(_lines(http, service.start([request], stream=True), model, chat))
-    (result,) = await complete(http, service, [request])
+        return await stream(http, service, lambda: requests, Lines(model, chat))
+    (result,) = await complete(http, service, lambda: requests)
     return _last(model, result, result.text, chat)
 
 
-@router.post("/generate")
+@router.post("/generate", responses=streamed("application/x-ndjson", LINES))
 async def generate(body: OllamaGenerateRequest, http: Request, service: Service):
     """Completion of `prompt`, or fill-in-the-middle between `prompt` and `suffix`. An empty prompt without suffix
-    only checks that the model is there (Ollama's way to load a model)."""
+    only checks that the model is there (Ollama's way to load a model). Any Content-Type is read as JSON."""
     if not body.prompt and not body.suffix:
         service.info.adapter_for(body.model)  # 404 for an unknown model
         return {"model": body.model, "created_at": _now(), "response": "", "done": True, "done_reason": "load"}
-    return await _respond(http, service, body.generation_request(), body.model, body.stream, chat=False)
+    return await _respond(http, service, [body.generation_request()], body.model, body.stream, chat=False)
 
 
-@router.post("/chat")
+@router.post("/chat", responses=streamed("application/x-ndjson", LINES))
 async def chat(body: OllamaChatRequest, http: Request, service: Service):
-    """Chat, rendered with the tokenizer's chat template (or --chat_template)."""
-    return await _respond(http, service, body.generation_request(), body.model, body.stream, chat=True)
+    """Chat, rendered with the tokenizer's chat template (or --chat_template). Any Content-Type is read as JSON."""
+    return await _respond(http, service, [body.generation_request()], body.model, body.stream, chat=True)
 
 
 def _details(info: ModelInfo) -> dict[str, Any]:

@@ -5,18 +5,19 @@ The `model` field picks the adapter."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from personal_copilot.serve.batching import GenerationFailed, Ticket
+from personal_copilot.serve.errors import OpenAIError, error_responses
 from personal_copilot.serve.generation import GenerationResult, TokenEvent
 from personal_copilot.serve.protocol import ChatCompletionRequest, CompletionRequest, openai_finish_reason
-from personal_copilot.serve.routes.common import Service, complete, sse, sse_response, stream, unix_time
+from personal_copilot.serve.routes.common import Service, StreamFormat, complete, stream, streamed, unix_time
 
-router = APIRouter(prefix="/v1", tags=["OpenAI"])
+router = APIRouter(prefix="/v1", tags=["OpenAI"], responses=error_responses(OpenAIError))
 DONE = "[DONE]"
+CHUNKS = "The completion; with `stream`: server-sent chunks ending with `data: [DONE]`"
 
 
 def _usage(results: Sequence[GenerationResult], choices_per_prompt: int) -> dict[str, int]:
@@ -25,56 +26,63 @@ def _usage(results: Sequence[GenerationResult], choices_per_prompt: int) -> dict
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _stream_error(error: GenerationFailed) -> str:
-    return sse({"error": {"message": str(error), "type": "server_error", "param": None, "code": 500}})
+class Chunks(StreamFormat):
+    """The chunks of a streamed completion (or, with `chat`, chat completion): each choice's opening chunk (the echoed
+    prompt, or the assistant's role), a chunk per token, a finishing chunk per choice, the usage when asked, then
+    `[DONE]` (after an error too)."""
 
-
-class _Chunks:
-    """The SSE chunks of one streamed response (completion or chat)."""
-
-    def __init__(self, object_name: str, id_prefix: str, model: str) -> None:
+    def __init__(self, body: CompletionRequest | ChatCompletionRequest, model: str, chat: bool) -> None:
+        self.body = body
+        self.chat = chat
+        object_name, id_prefix = ("chat.completion.chunk", "chatcmpl") if chat else ("text_completion", "cmpl")
         self.head = {"id": f"{id_prefix}-{uuid.uuid4().hex}", "object": object_name, "created": unix_time()}
         self.head["model"] = model
+        self.started: set[int] = set()
 
-    def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> str:
-        return sse({**self.head, "choices": choices, **extra})
+    def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {**self.head, "choices": choices, **extra}
+
+    def _choice(self, index: int, **fields: Any) -> dict[str, Any]:
+        empty = {"delta": {}} if self.chat else {"text": ""}
+        return {"index": index, **empty, "logprobs": None, "finish_reason": None} | fields
+
+    def _opening(self, index: int) -> list[dict[str, Any]]:
+        if index in self.started:
+            return []
+        self.started.add(index)
+        if self.chat:
+            return [self.chunk([self._choice(index, delta={"role": "assistant", "content": ""})])]
+        if isinstance(self.body, CompletionRequest) and self.body.echo:
+            return [self.chunk([self._choice(index, text=self.body.prompts[index // self.body.n])])]
+        return []
+
+    def token(self, index: int, event: TokenEvent) -> Iterable[Any]:
+        chunks = self._opening(index)
+        if event.text:
+            text = {"delta": {"content": event.text}} if self.chat else {"text": event.text}
+            chunks.append(self.chunk([self._choice(index, **text)]))
+        return chunks
+
+    def finished(self, index: int, result: GenerationResult) -> Iterable[Any]:
+        finish = openai_finish_reason(result.finish_reason)
+        return [*self._opening(index), self.chunk([self._choice(index, finish_reason=finish)])]
+
+    def end(self, results: Sequence[GenerationResult]) -> Iterable[Any]:
+        return [self.chunk([], usage=_usage(results, self.body.n))] if self.body.include_usage else []
+
+    def closing(self) -> Iterable[Any]:
+        return [DONE]
 
 
-async def _completion_chunks(
-    http: Request, tickets: list[Ticket], body: CompletionRequest, model: str
-) -> AsyncIterator[str]:
-    chunks = _Chunks("text_completion", "cmpl", model)
-    results: list[GenerationResult] = []
-    prompts = body.prompts
-    try:
-        started: set[int] = set()
-        async for index, item in stream(http, tickets):
-            choice = {"index": index, "text": "", "logprobs": None, "finish_reason": None}
-            if body.echo and index not in started:
-                started.add(index)
-                yield chunks.chunk([choice | {"text": prompts[index // body.n]}])
-            if isinstance(item, TokenEvent):
-                if item.text:
-                    yield chunks.chunk([choice | {"text": item.text}])
-            else:
-                results.append(item)
-                yield chunks.chunk([choice | {"finish_reason": openai_finish_reason(item.finish_reason)}])
-        if body.include_usage:
-            yield chunks.chunk([], usage=_usage(results, body.n))
-    except GenerationFailed as error:
-        yield _stream_error(error)
-    yield sse(DONE)
-
-
-@router.post("/completions")
+@router.post("/completions", responses=streamed("text/event-stream", CHUNKS))
 async def completions(body: CompletionRequest, http: Request, service: Service):
     """Text completion; with `suffix`, fill-in-the-middle with the served model's FIM sentinels. Several prompts
-    and `n` choices each are generated in one batch."""
+    and `n` choices each are generated in one batch (at most --max_rows_per_request of them)."""
     model = body.model or service.info.name
     if body.stream:
-        tickets = service.start(body.generation_requests(), stream=True)
-        return sse_response(_completion_chunks(http, tickets, body, model))
-    results = await complete(http, service, body.generation_requests())
+        chunks = Chunks(body, model, chat=False)
+        return await stream(http, service, body.generation_requests, chunks, body.rows, "prompt")
+    results = await complete(http, service, body.generation_requests, body.rows, "prompt")
     prompts = body.prompts
     choices = [
         {
@@ -95,37 +103,13 @@ async def completions(body: CompletionRequest, http: Request, service: Service):
     }
 
 
-async def _chat_chunks(http: Request, tickets: list[Ticket], body: ChatCompletionRequest, model: str):
-    chunks = _Chunks("chat.completion.chunk", "chatcmpl", model)
-    results: list[GenerationResult] = []
-    try:
-        started: set[int] = set()
-        async for index, item in stream(http, tickets):
-            choice = {"index": index, "delta": {}, "logprobs": None, "finish_reason": None}
-            if index not in started:
-                started.add(index)
-                yield chunks.chunk([choice | {"delta": {"role": "assistant", "content": ""}}])
-            if isinstance(item, TokenEvent):
-                if item.text:
-                    yield chunks.chunk([choice | {"delta": {"content": item.text}}])
-            else:
-                results.append(item)
-                yield chunks.chunk([choice | {"finish_reason": openai_finish_reason(item.finish_reason)}])
-        if body.include_usage:
-            yield chunks.chunk([], usage=_usage(results, body.n))
-    except GenerationFailed as error:
-        yield _stream_error(error)
-    yield sse(DONE)
-
-
-@router.post("/chat/completions")
+@router.post("/chat/completions", responses=streamed("text/event-stream", CHUNKS))
 async def chat_completions(body: ChatCompletionRequest, http: Request, service: Service):
     """Chat, rendered with the tokenizer's chat template (or --chat_template)."""
     model = body.model or service.info.name
     if body.stream:
-        tickets = service.start(body.generation_requests(), stream=True)
-        return sse_response(_chat_chunks(http, tickets, body, model))
-    results = await complete(http, service, body.generation_requests())
+        return await stream(http, service, body.generation_requests, Chunks(body, model, chat=True), body.rows)
+    results = await complete(http, service, body.generation_requests, body.rows)
     choices = [
         {
             "index": index,

@@ -5,14 +5,15 @@ InferenceClient posts there), `POST /generate_stream` (SSE, one event per token,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 import personal_copilot
-from personal_copilot.serve.batching import GenerationFailed, Ticket
+from personal_copilot.serve.errors import TgiError, error_responses
 from personal_copilot.serve.generation import GenerationResult, TokenEvent
 from personal_copilot.serve.protocol import (
     TgiDetails,
@@ -22,9 +23,17 @@ from personal_copilot.serve.protocol import (
     TgiToken,
     tgi_finish_reason,
 )
-from personal_copilot.serve.routes.common import Service, complete, sse, sse_response, stream
+from personal_copilot.serve.routes.common import (
+    EventStreamResponse,
+    Service,
+    StreamFormat,
+    complete,
+    stream,
+    streamed,
+)
 
-router = APIRouter(tags=["text-generation-inference"])
+router = APIRouter(tags=["text-generation-inference"], responses=error_responses(TgiError))
+EVENTS = "Server-sent events: one per generated token; the last carries `generated_text` and `details`"
 
 
 def _token(event: TokenEvent) -> TgiToken:
@@ -44,57 +53,70 @@ def _response(body: TgiRequest, result: GenerationResult) -> TgiResponse:
     return TgiResponse(generated_text=text, details=details)
 
 
-async def _token_events(http: Request, tickets: list[Ticket], body: TgiRequest) -> AsyncIterator[str]:
-    """SSE: an event per token; the last token's event also carries `generated_text` and `details`."""
-    last: dict | None = None
-    try:
-        async for _, item in stream(http, tickets):
-            if isinstance(item, TokenEvent):
-                if last is not None:
-                    yield sse(last)
-                index = last["index"] + 1 if last else 1
-                last = {"index": index, "token": _token(item).model_dump(), "generated_text": None, "details": None}
-                last["top_tokens"] = None
-            else:
-                last = last or {"index": 0, "token": None, "top_tokens": None}
-                last["generated_text"] = _response(body, item).generated_text
-                last["details"] = {
-                    "finish_reason": tgi_finish_reason(item.finish_reason),
-                    "generated_tokens": item.generated_tokens,
-                    "seed": item.seed,
-                    "input_length": item.prompt_tokens,
-                }
-                yield sse(last)
-    except GenerationFailed as error:
-        yield sse({"error": str(error), "error_type": "generation"})
+class TgiEvents(StreamFormat):
+    """An event per token, held back one token so that the last token's event also carries `generated_text` and
+    `details`."""
+
+    def __init__(self, body: TgiRequest) -> None:
+        self.body = body
+        self.last: dict[str, Any] | None = None
+
+    def token(self, index: int, event: TokenEvent) -> Iterable[Any]:
+        previous = self.last
+        number = previous["index"] + 1 if previous else 1
+        self.last = {"index": number, "token": _token(event).model_dump(), "top_tokens": None}
+        self.last |= {"generated_text": None, "details": None}
+        return [previous] if previous else []
+
+    def finished(self, index: int, result: GenerationResult) -> Iterable[Any]:
+        last = self.last or {"index": 0, "token": None, "top_tokens": None}
+        last["generated_text"] = _response(self.body, result).generated_text
+        last["details"] = {
+            "finish_reason": tgi_finish_reason(result.finish_reason),
+            "generated_tokens": result.generated_tokens,
+            "seed": result.seed,
+            "input_length": result.prompt_tokens,
+        }
+        return [last]
 
 
-def _stream_response(http: Request, service: Service, body: TgiRequest) -> StreamingResponse:
-    tickets = service.start([body.generation_request()], stream=True)
-    return sse_response(_token_events(http, tickets, body))
+async def _stream(body: TgiRequest, http: Request, service: Service) -> StreamingResponse:
+    return await stream(http, service, lambda: [body.generation_request(service.info.max_new_tokens)], TgiEvents(body))
+
+
+async def _generate(body: TgiRequest, http: Request, service: Service) -> TgiResponse:
+    (result,) = await complete(http, service, lambda: [body.generation_request(service.info.max_new_tokens)])
+    return _response(body, result)
 
 
 @router.post("/generate", response_model=TgiResponse, response_model_exclude_none=True)
 async def generate(body: TgiRequest, http: Request, service: Service) -> TgiResponse:
     """The completion as an object `{"generated_text": …}` (`details` when asked)."""
-    (result,) = await complete(http, service, [body.generation_request()])
-    return _response(body, result)
+    return await _generate(body, http, service)
 
 
-@router.post("/generate_stream")
+@router.post(
+    "/generate_stream",
+    response_class=EventStreamResponse,
+    responses=error_responses(TgiError, by_reference=True) | streamed("text/event-stream", EVENTS),
+)
 async def generate_stream(body: TgiRequest, http: Request, service: Service) -> StreamingResponse:
     """Server-sent events: one per generated token; the last carries `generated_text` and `details`."""
-    return _stream_response(http, service, body)
+    return await _stream(body, http, service)
 
 
-@router.post("/", response_model=list[TgiResponse], response_model_exclude_none=True)
+@router.post(
+    "/",
+    response_model=list[TgiResponse],
+    response_model_exclude_none=True,
+    responses=streamed("text/event-stream", f"A list `[{{generated_text}}]`; with `stream`: {EVENTS}"),
+)
 async def compat_generate(body: TgiRequest, http: Request, service: Service):
     """The Inference API shape: a list `[{"generated_text": …}]`, or the SSE stream of /generate_stream when the
     body says `"stream": true`."""
     if body.stream:
-        return _stream_response(http, service, body)
-    (result,) = await complete(http, service, [body.generation_request()])
-    return [_response(body, result)]
+        return await _stream(body, http, service)
+    return [await _generate(body, http, service)]
 
 
 @router.get("/info", response_model=TgiInfo)
