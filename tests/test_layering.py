@@ -1,6 +1,6 @@
 """The import rules of docs ARCHITECTURE ("Rules that keep it easy to change"), read from the source (no import):
-imports flow one way, collect -> dataset -> train -> {evaluate, adapters} -> serve -> export -> quickstart; a stage
-imports another only through its package `__init__`; nothing imports `cli`."""
+imports flow one way, collect -> dataset -> train -> {evaluate, adapters} -> serve -> export -> base -> quickstart;
+a stage imports another only through its package `__init__`; nothing imports `cli`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_copilot"
 LEVELS = {"collect": 1, "dataset": 2, "train": 3, "evaluate": 4, "adapters": 4, "serve": 5, "export": 6}
-LEVELS |= {"quickstart": 7, "base": 7}
+LEVELS |= {"base": 7, "quickstart": 8}
 """Stages by level; modules outside them (configs, modeling, model_ref, console, errors) are the foundation every
 stage may use, and which imports no stage but the location of the embedded base (`personal_copilot.base`)."""
 

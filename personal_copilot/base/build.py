@@ -160,18 +160,8 @@ def pretraining_precision(recipe: BaseRecipe) -> str:
 
 def pretrain(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
     """Pretrains (or resumes, or reuses a finished run) and returns train's report."""
-    from personal_copilot.train import run_train
+    from personal_copilot.train import read_train_report, run_train
 
     if (run / "report.json").is_file() and (run / "model.safetensors").is_file():
         return read_train_report(run)
     return run_train(pretrain_config(recipe, corpus, run))
-
-
-def read_train_report(run: Path) -> Any:
-    """The report a finished training run wrote (fields a newer report does not know are left out)."""
-    from dataclasses import fields
-
-    from personal_copilot.train import TrainReport
-
-    known = {f.name for f in fields(TrainReport)}
-    return TrainReport(**{k: v for k, v in json.loads((run / "report.json").read_text()).items() if k in known})

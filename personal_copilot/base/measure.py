@@ -157,14 +157,13 @@ def measure_fim(generator: Any, parquet: Path, holes: int, seed: int) -> tuple[d
     import pyarrow.parquet as pq
 
     from personal_copilot.dataset import DatasetSplit
-    from personal_copilot.evaluate import HeldOut, make_tasks
-    from personal_copilot.evaluate.infill import average, breakdown, generate_middles, score_holes
+    from personal_copilot.evaluate import HeldOut, breakdown, generate_middles, make_tasks, score_holes
 
     repos = tuple(sorted(set(pq.read_table(parquet, columns=["repo_id"])["repo_id"].to_pylist())))
     held_out = HeldOut(parquet, [parquet], DatasetSplit("repository", 1.0, seed, eval_repos=repos), "held out")
     tasks, _ = make_tasks(held_out, holes, HOLE_KINDS, seed)
     results = score_holes(tasks, generate_middles(tasks, generator, max_new_tokens=64))
-    scores = {"all": average(results), **breakdown(results, lambda r: r.task.kind)}
+    scores = breakdown(results, lambda r: "all") | breakdown(results, lambda r: r.task.kind)
     figures = {
         kind: FimFigures(s.holes, round(s.exact_match, 4), round(s.edit_similarity, 4), _round(s.parse_rate))
         for kind, s in scores.items()
@@ -174,8 +173,7 @@ def measure_fim(generator: Any, parquet: Path, holes: int, seed: int) -> tuple[d
 
 def measure_humaneval(generator: Any, problems: int, workers: int, out: Path) -> float:
     """Greedy pass@1 on the first `problems` HumanEval problems, run in the evaluation sandbox."""
-    from personal_copilot.evaluate import HumanEvalSettings
-    from personal_copilot.evaluate.benchmarks import evaluate_humaneval, open_sandbox
+    from personal_copilot.evaluate import HumanEvalSettings, evaluate_humaneval, open_sandbox
 
     settings = HumanEvalSettings(limit=problems, max_new_tokens=128, workers=workers)
     with open_sandbox(settings) as sandbox:

@@ -27,13 +27,10 @@ from personal_copilot.base.measure import (
     read_texts,
 )
 from personal_copilot.base.recipe import RECIPES, BaseRecipe
-from personal_copilot.base.shipped import WEIGHTS, base_model_dir, sha256_of, shipped_dir
+from personal_copilot.base.shipped import RECORD, WEIGHTS, base_model_dir, read_base, sha256_of, shipped_dir
 from personal_copilot.configs import write_atomic, write_report, write_run_config
 from personal_copilot.console import print_summary, print_table
-from personal_copilot.errors import PcopilotError
 
-RECORD = "base.json"
-"""The base's record in its folder: recipe, corpus, training, measurements, sha256 (the card is rendered from it)."""
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
@@ -205,17 +202,6 @@ def _architecture(model_dir: Path) -> str:
 
 def _vocab_size(model_dir: Path) -> int:
     return json.loads((model_dir / "config.json").read_text())["vocab_size"]
-
-
-def read_base(model_dir: Path) -> dict[str, Any]:
-    """The record of a base model folder (`base.json`)."""
-    path = model_dir / RECORD
-    if not path.is_file():
-        raise PcopilotError(
-            f"{model_dir} has no {RECORD}: it is not a base made by `pcopilot base build` "
-            "(rebuild it with `pcopilot base build --recipe default`)"
-        )
-    return json.loads(path.read_text())
 
 
 def run_show(config: ShowConfig) -> BaseReport:

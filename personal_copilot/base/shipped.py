@@ -7,13 +7,19 @@ so that a clone or `pip install` carries it and nothing is built or downloaded b
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
+from typing import Any
+
+from personal_copilot.errors import PcopilotError
 
 BASE_ALIAS = "base"
 """What `--model base` names in every stage."""
 ENV_VAR = "PCOPILOT_BASE_MODEL"
 WEIGHTS = "model.safetensors"
+RECORD = "base.json"
+"""The base's record in its folder: recipe, corpus, training, measurements, sha256 (the card is rendered from it)."""
 
 
 def shipped_dir() -> Path:
@@ -33,3 +39,14 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_base(model_dir: Path) -> dict[str, Any]:
+    """The record of a base model folder (`base.json`)."""
+    path = model_dir / RECORD
+    if not path.is_file():
+        raise PcopilotError(
+            f"{model_dir} has no {RECORD}: it is not a base made by `pcopilot base build` "
+            "(rebuild it with `pcopilot base build --recipe default`)"
+        )
+    return json.loads(path.read_text())

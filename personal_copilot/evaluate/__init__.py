@@ -5,6 +5,7 @@ files of your own code (exact match, edit similarity, still parses; per reposito
 and perplexity, and base vs tuned (vs a weighted adapter) in one report. Importing it imports no torch.
 """
 
+from personal_copilot.evaluate.benchmarks import evaluate_humaneval, open_sandbox
 from personal_copilot.evaluate.config import (
     CompareConfig,
     FimEvalConfig,
@@ -29,7 +30,16 @@ from personal_copilot.evaluate.humaneval import (
     score_samples,
     truncate_at_stop,
 )
-from personal_copilot.evaluate.infill import FimScores, HoleResult, edit_similarity, levenshtein, python_parses
+from personal_copilot.evaluate.infill import (
+    FimScores,
+    HoleResult,
+    breakdown,
+    edit_similarity,
+    generate_middles,
+    levenshtein,
+    python_parses,
+    score_holes,
+)
 from personal_copilot.evaluate.loss import LossScores
 from personal_copilot.evaluate.models import LoadedModel, ModelSpec, load_for_eval, resolve_model
 from personal_copilot.evaluate.report import CompareReport, FimReport, HumanEvalReport, LossReport
@@ -64,13 +74,17 @@ __all__ = [
     "Sample",
     "Sandbox",
     "SandboxLimits",
+    "breakdown",
     "check_program",
     "cut_hole",
     "edit_similarity",
+    "evaluate_humaneval",
+    "generate_middles",
     "levenshtein",
     "load_for_eval",
     "load_problems",
     "make_tasks",
+    "open_sandbox",
     "pass_at_k",
     "pass_at_k_table",
     "python_parses",
@@ -80,6 +94,7 @@ __all__ = [
     "run_fim",
     "run_humaneval",
     "run_loss",
+    "score_holes",
     "score_samples",
     "truncate_at_stop",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from personal_copilot.base.corpus import STDLIB_EXCLUDES, STDLIB_REPO, stdlib_dir, stdlib_module
+from personal_copilot.base import STDLIB_EXCLUDES, STDLIB_REPO, stdlib_dir, stdlib_module
 
 REPLAY_FILE = "replay.parquet"
 HELDOUT_FILE = "heldout.parquet"

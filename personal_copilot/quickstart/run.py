@@ -17,10 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import personal_copilot
-from personal_copilot.base import base_model_dir
-from personal_copilot.base.build import read_train_report
-from personal_copilot.base.measure import model_nats, read_texts
-from personal_copilot.base.run import read_base
+from personal_copilot.base import base_model_dir, model_nats, read_base, read_texts
 from personal_copilot.collect import CollectConfig, CollectReport, run_collect
 from personal_copilot.configs import write_atomic, write_report, write_run_config
 from personal_copilot.console import print_summary, print_table, stderr, stdout
@@ -38,7 +35,7 @@ from personal_copilot.modeling import cpu_precision
 from personal_copilot.quickstart.config import QuickstartConfig
 from personal_copilot.quickstart.general import GeneralCode, general_code
 from personal_copilot.quickstart.report import Example, ReportContent, Row, Verdict, judge, write_reports
-from personal_copilot.train import LoraSettings, OptimSettings, TrainConfig, TrainReport, run_train
+from personal_copilot.train import LoraSettings, OptimSettings, TrainConfig, TrainReport, read_train_report, run_train
 
 REPLAY_WEIGHT = 0.25
 """Weight of the base's own (standard-library) training files mixed into the fine-tune, against 1 for your code:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from personal_copilot.console import print_summary
@@ -58,3 +60,10 @@ class TrainReport:
         if self.pushed_to:
             rows.append(("pushed to", self.pushed_to))
         print_summary("pcopilot train", rows)
+
+
+def read_train_report(run: Path) -> TrainReport:
+    """The report a finished training run wrote (fields a newer report does not know are left out)."""
+    known = {f.name for f in fields(TrainReport)}
+    document = json.loads((Path(run) / "report.json").read_text())
+    return TrainReport(**{key: value for key, value in document.items() if key in known})
