@@ -18,9 +18,9 @@ class ServeConfig:
     Example: pcopilot serve --model runs/qwen-lora --adapters chat=runs/chat-lora --api_key $KEY
     """
 
-    model: str
-    """Hub id or local directory of a causal LM, or a `pcopilot train` run directory (its base model and adapter are
-    read from pcopilot_config.yaml; the adapter is what plain requests get)."""
+    model: str = "base"
+    """Hub id or local directory of a causal LM, a `pcopilot train` run directory (its base model and adapter are
+    read from pcopilot_config.yaml; the adapter is what plain requests get), or `base`: the shipped base model."""
     adapters: list[str] = field(default_factory=list)
     """More LoRA adapters of the same base, as NAME=PATH; a request picks one by name (TGI `adapter_id`, the
     `model` field of OpenAI and Ollama requests)."""

@@ -62,9 +62,10 @@ class TrainConfig:
     Example: pcopilot train --model Qwen/Qwen2.5-Coder-1.5B --data data/ --method qlora --output runs/qwen-qlora
     """
 
-    model: str = "scratch:tiny"
-    """Hub id or local path of a causal LM, or scratch:tiny / scratch:small / scratch:tiny-starcoder (a small model
-    initialised from config, with a tokenizer trained on --data)."""
+    model: str = "base"
+    """Hub id or local path of a causal LM; `base`: the shipped base model (see `pcopilot base show`); or
+    scratch:tiny / scratch:small / scratch:tiny-starcoder (a random small model initialised from config, with a
+    tokenizer trained on --data, for tests and pretraining)."""
     data: list[str] | str = field(default_factory=lambda: ["pcopilot_data"])
     """Collected dataset directory, Parquet/JSONL file or hub dataset id; a list (`--data '[a/, b.jsonl:0.3]'`) mixes
     several, PATH:WEIGHT weighting them."""
