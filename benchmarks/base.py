@@ -81,7 +81,7 @@ def main() -> None:
 
     model_dir = args.model or base_model_dir()
     record = read_base(model_dir)
-    seq_len = record["corpus"]["recipe"]["seq_len"]
+    seq_len = record["recipe"]["seq_len"]
     print(f"base: {model_dir} ({record['parameters'] / 1e6:.1f}M parameters, python {sysconfig.get_python_version()})")
     generator = load_generator(model_dir, context_tokens=seq_len)
     model, tokenizer = generator.model, generator.tokenizer

@@ -10,7 +10,7 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from personal_copilot.base.measure import (
 )
 from personal_copilot.base.recipe import RECIPES, BaseRecipe
 from personal_copilot.base.shipped import RECORD, WEIGHTS, base_model_dir, read_base, sha256_of, shipped_dir
-from personal_copilot.configs import write_atomic, write_report, write_run_config
+from personal_copilot.configs import honour_umask, write_atomic, write_report, write_run_config
 from personal_copilot.console import print_summary, print_table
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
@@ -100,6 +100,8 @@ def export_model(run: Path, model_dir: Path) -> int:
             shutil.copyfile(run / name, model_dir / name)
     if (run / "loss.png").is_file():
         shutil.copyfile(run / "loss.png", model_dir / "loss.png")
+    for path in model_dir.iterdir():
+        honour_umask(path)  # transformers writes its files through tempfile (0600)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -130,7 +132,7 @@ def measure(model_dir: Path, corpus_dir: Path, recipe: BaseRecipe, config: Build
 def _size_rationale(recipe: BaseRecipe, parameters: int, tokens: int, hours: float) -> str:
     return (
         f"{parameters / 1e6:.1f}M parameters saw {tokens / 1e6:.0f}M tokens ({tokens / parameters:.1f} per parameter) "
-        f"in {hours:.1f} h. Measured on this CPU before training (bf16, batch {recipe.batch_size}×{recipe.seq_len}): "
+        f"in {hours:.1f} h. Measured on this CPU before training (bf16, batch 8×{recipe.seq_len}, other jobs running): "
         "~2.5k tokens/s at 6.8M parameters against ~0.7k at 12.6M and ~0.5k at 27.8M under the same load, so "
         "within a few CPU hours a bigger model would see under 2 tokens per parameter, far from the Chinchilla "
         "optimum of ~20; a smaller one (3–4M) would be closer to it but too shallow for fill-in-the-middle, which "
@@ -166,7 +168,8 @@ def run_build(config: BuildConfig) -> BaseReport:
         "architecture": _architecture(model_dir),
         "vocab_size": _vocab_size(model_dir),
         "sha256": digest,
-        "corpus": corpus.info | {"python": platform.python_version()},
+        "recipe": asdict(recipe),
+        "corpus": {k: v for k, v in corpus.info.items() if k != "recipe"} | {"python": platform.python_version()},
         "training": training,
         "measurements": measurements,
         "size_rationale": _size_rationale(recipe, parameters, train.tokens_seen, training["hours"]),

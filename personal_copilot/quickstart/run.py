@@ -269,7 +269,7 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     base = base_model_dir()
     record = read_base(base)
-    seq_len = record["corpus"]["recipe"]["seq_len"]
+    seq_len = record["recipe"]["seq_len"]
     sources = config.sources or [str(project_source())]
     stderr.print("[bold]1/4[/bold] collecting your code, and general code from the standard library …")
     collect = run_collect(CollectConfig(sources=sources, output=out / "data", workers=config.workers))
