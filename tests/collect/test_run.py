@@ -163,7 +163,10 @@ def test_loads_with_datasets_and_shards_are_capped(second_repo: Path, make_repo,
 
     assert len(report.shards) > 1
     assert report.shards == sorted(p.name for p in (out / "data").iterdir())
-    assert all(name.endswith(f"-of-{len(report.shards):05d}.parquet") for name in report.shards)
+    fingerprint = json.loads((out / "manifest.json").read_text())["dataset"]
+    assert report.shards == [
+        f"train-{i:05d}-of-{len(report.shards):05d}-{fingerprint}.parquet" for i in range(len(report.shards))
+    ]
     for name in report.shards:
         shard = pq.read_table(out / "data" / name)
         assert shard.num_rows == 1 or sum(shard.column("num_bytes").to_pylist()) <= 20_000
