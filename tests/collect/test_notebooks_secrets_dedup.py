@@ -123,3 +123,31 @@ def test_minhash_is_deterministic() -> None:
 def test_dedup_config_is_checked() -> None:
     with pytest.raises(ValueError, match=r"--dedup\.threshold"):
         DedupConfig(threshold=1.5)
+
+
+def test_every_fake_token_of_the_fixture_is_redacted_under_its_kind() -> None:
+    from tests.collect.fake_tokens import FAKE_TOKENS
+
+    missed = {}
+    for kind, pairs in FAKE_TOKENS.items():
+        for line, token in pairs:
+            redacted, found = redact_secrets(line)
+            if token in redacted or found != {kind: 1}:
+                missed.setdefault(kind, []).append((redacted, dict(found)))
+    assert missed == {}
+
+
+def test_fake_tokens_in_one_file_are_all_redacted() -> None:
+    from tests.collect.fake_tokens import FAKE_TOKENS
+
+    lines = [line for pairs in FAKE_TOKENS.values() for line, _ in pairs]
+    redacted, found = redact_secrets("\n".join(lines) + "\n")
+    assert [token for pairs in FAKE_TOKENS.values() for _, token in pairs if token in redacted] == []
+    assert found == {kind: len(pairs) for kind, pairs in FAKE_TOKENS.items()}
+
+
+def test_code_that_only_looks_like_a_secret_is_left_alone() -> None:
+    from tests.collect.fake_tokens import HARMLESS_LINES
+
+    for line in HARMLESS_LINES:
+        assert redact_secrets(line) == (line, {})
