@@ -66,4 +66,6 @@ def test_unchanged_recollect_rewrites_no_shard(make_repo, tmp_path: Path) -> Non
 
     collect([repo], out)
 
-    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in [*(out / "data").iterdir(), out / "README.md"]} == before
+    assert {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in [*(out / "data").iterdir(), out / "README.md"]
+    } == before
