@@ -26,7 +26,14 @@ from personal_copilot.collect.dedup import find_duplicates
 from personal_copilot.collect.filters import path_drop_reason
 from personal_copilot.collect.process import BatchResult, ProcessSettings, process_batch, warm_up
 from personal_copilot.collect.report import CollectReport, SourceReport
-from personal_copilot.collect.sources import FailedSource, ReadySource, Source, expand_sources, materialize
+from personal_copilot.collect.sources import (
+    FailedSource,
+    ReadySource,
+    Source,
+    expand_sources,
+    materialize,
+    unique_repo_ids,
+)
 from personal_copilot.collect.store import (
     CacheHeader,
     dataset_fingerprint,
@@ -105,12 +112,16 @@ def _previous_entries(out: Path) -> dict[str, dict]:
     return {} if manifest is None else {entry["repo_id"]: entry for entry in manifest.get("sources", [])}
 
 
-def _unique_sources(sources: list[Source], failed: list[FailedSource]) -> list[Source]:
+def _unique_sources(sources: list[Source], failed: list[FailedSource], previous: dict[str, dict]) -> list[Source]:
+    earlier = {entry["location"]: repo_id for repo_id, entry in previous.items()}
     by_repo_id: dict[str, Source] = {}
-    for source in sources:
+    for source in unique_repo_ids(sources, earlier):
         first = by_repo_id.setdefault(source.repo_id, source)
         if first.location != source.location:
-            message = f"repo_id {source.repo_id!r} is already taken by {first.spec}; rename one of the folders"
+            message = (
+                f"repo_id {source.repo_id!r} is already taken by {first.spec}; "
+                f"give this one its own with NAME=SOURCE (e.g. other-{source.repo_id.split('/')[-1]}={source.spec})"
+            )
             failed.append(FailedSource(source, message))
     return list(by_repo_id.values())
 
@@ -232,7 +243,7 @@ def _cached(out: Path, repo_id: str, location: str, settings_key: str) -> tuple[
 
 def _collect_sources(config: CollectConfig, out: Path, previous: dict[str, dict], settings_key: str) -> list[_Entry]:
     sources, failed = expand_sources(config.sources, config)
-    sources = _unique_sources(sources, failed)
+    sources = _unique_sources(sources, failed, previous)
     named = {source.repo_id for source in sources} | {f.source.repo_id for f in failed}
     entries: list[_Entry] = []
     for repo_id, old in previous.items():
