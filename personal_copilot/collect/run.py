@@ -295,6 +295,22 @@ def _deduplicate(entries: list[_Entry], config: CollectConfig) -> list[np.ndarra
     return masks
 
 
+def _dedup_key(entries: list[_Entry], config: CollectConfig) -> str:
+    """Changes whenever deduplication could decide differently: the cached rows of every source, the dedup settings
+    and the shard size."""
+    inputs = [(e.report.repo_id, e.report.commit, e.content) for e in entries if e.cache]
+    plain = json.dumps([to_plain(config.dedup), config.shard_max_bytes, inputs], sort_keys=True)
+    return hashlib.sha256(plain.encode()).hexdigest()[:16]
+
+
+def _reuse_dedup_counts(entries: list[_Entry], previous: dict[str, dict]) -> None:
+    for entry in entries:
+        if entry.cache:
+            old = previous[entry.report.repo_id]
+            for name in ("duplicates_exact", "duplicates_near", "files_kept", "bytes_kept"):
+                setattr(entry.report, name, old[name])
+
+
 def _push_to_hub(out: Path, repo_id: str, private: bool) -> str:
     from huggingface_hub import HfApi
 
@@ -323,21 +339,28 @@ def run_collect(config: CollectConfig) -> CollectReport:
     if not config.sources and not previous:
         raise PcopilotError("no sources: give folders, git URLs or github:ORG (e.g. `pcopilot collect ./repo`)")
     entries = _collect_sources(config, out, previous, settings_key)
-    masks = _deduplicate(entries, config)
-    with_data = [(e, m) for e, m in zip(entries, masks, strict=True) if e.cache]
-    fingerprint = dataset_fingerprint(
-        [(e.report.repo_id, e.report.commit, e.content, m) for e, m in with_data], config.shard_max_bytes
-    )
-    shards = manifest.get("shards", [])
-    if manifest.get("dataset") != fingerprint or not has_shards(out, shards):
-        shards = write_dataset(
-            out,
-            [(e.report.repo_id, e.report.commit, e.cache, m) for e, m in with_data],
-            config.shard_max_bytes,
-            fingerprint,
+    dedup_key = _dedup_key(entries, config)
+    if manifest.get("dedup") == dedup_key and has_shards(out, manifest.get("shards", [])):
+        # Nothing that decides the rows changed: the counts are the last run's, and no shard is written.
+        _reuse_dedup_counts(entries, previous)
+        fingerprint, shards = manifest["dataset"], manifest["shards"]
+    else:
+        masks = _deduplicate(entries, config)
+        with_data = [(e, m) for e, m in zip(entries, masks, strict=True) if e.cache]
+        fingerprint = dataset_fingerprint(
+            [(e.report.repo_id, e.report.commit, e.content, m) for e, m in with_data], config.shard_max_bytes
         )
+        shards = manifest.get("shards", [])
+        if manifest.get("dataset") != fingerprint or not has_shards(out, shards):
+            shards = write_dataset(
+                out,
+                [(e.report.repo_id, e.report.commit, e.cache, m) for e, m in with_data],
+                config.shard_max_bytes,
+                fingerprint,
+            )
     manifest = {
         "settings": settings_key,
+        "dedup": dedup_key,
         "dataset": fingerprint,
         "shards": shards,
         "sources": [e.to_manifest(out) for e in entries],

@@ -198,6 +198,11 @@ def _long_token_lines(text: str) -> list[tuple[int, int]]:
     return lines
 
 
+@cache
+def _lowered(literals: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(literal.lower() for literal in literals)
+
+
 class _Text:
     """A file's text with its lower-case form and long-token lines computed once, on first need."""
 
@@ -207,10 +212,11 @@ class _Text:
         self._long_token_lines: list[tuple[int, int]] | None = None
 
     def contains_any(self, literals: tuple[str, ...], fold: bool) -> bool:
-        if fold and self._folded is None:
+        if not fold:
+            return any(literal in self.text for literal in literals)
+        if self._folded is None:
             self._folded = self.text.lower()
-        haystack = self._folded if fold else self.text
-        return any(literal.lower() in haystack if fold else literal in haystack for literal in literals)
+        return any(literal in self._folded for literal in _lowered(literals))
 
     def long_token_lines(self) -> list[tuple[int, int]]:
         if self._long_token_lines is None:
