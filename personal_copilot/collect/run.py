@@ -108,8 +108,10 @@ def _settings_key(config: CollectConfig) -> str:
 
 
 def _previous_entries(out: Path) -> dict[str, dict]:
+    """The last run's manifest entries by repo_id; of a name given twice, the source that was collected."""
     manifest = load_manifest(out)
-    return {} if manifest is None else {entry["repo_id"]: entry for entry in manifest.get("sources", [])}
+    entries = [] if manifest is None else manifest.get("sources", [])
+    return {entry["repo_id"]: entry for entry in sorted(entries, key=lambda entry: entry.get("cache") is not None)}
 
 
 def _unique_sources(sources: list[Source], failed: list[FailedSource], previous: dict[str, dict]) -> list[Source]:

@@ -100,6 +100,9 @@ def test_two_sources_given_one_name_fail_the_second(make_repo, tmp_path: Path) -
     assert len(failed) == 1 and "already taken" in failed[0].error and "NAME=SOURCE" in failed[0].error
     assert [r["file_path"] for r in rows] == ["a.py"]
 
+    again, rows = run([f"app={first}", f"app={other}"], tmp_path / "out")  # unchanged: the same rows and counts
+    assert [r["file_path"] for r in rows] == ["a.py"] and again.files_kept == report.files_kept == 1
+
 
 class FakeGitHub(BaseHTTPRequestHandler):
     """Serves /orgs/acme/repos in pages of 2 with Link headers; records the Authorization header."""
