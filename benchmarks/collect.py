@@ -593,6 +593,8 @@ class Case:
 
     name: str
     seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+    """CPU time of this process and of its children (workers, git): comparable on a machine shared with others."""
     outcome: Outcome | None = None
 
     @property
@@ -600,13 +602,21 @@ class Case:
         return statistics.median(self.seconds)
 
     def record(self, run: Callable[[], Outcome]) -> None:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         outcome = run()
         self.seconds.append(time.perf_counter() - start)
+        self.cpu_seconds.append(_cpu_seconds() - cpu_start)
         counts = (outcome.files_seen, outcome.files_kept)
         if self.outcome and (self.outcome.files_seen, self.outcome.files_kept) != counts:
             raise RuntimeError(f"{self.name}: runs disagree: {self.outcome} then {outcome}")
         self.outcome = outcome
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def fresh(path: Path) -> Path:
@@ -649,6 +659,8 @@ def table_rows(dataset: str, cases: list[Case]) -> Iterator[list[str]]:
             f"{min(case.seconds):.3f}-{max(case.seconds):.3f}",
             f"{corpus / seconds:,.0f}",
             "1.00 (baseline)" if case is cases[0] else f"{ratio:.2f} ({speed})",
+            f"{statistics.median(case.cpu_seconds):.1f}",
+            f"{statistics.median(case.cpu_seconds) / statistics.median(cases[0].cpu_seconds):.2f}",
         ]
 
 
@@ -685,6 +697,7 @@ def print_secret_recall() -> None:
 
 def print_table(rows: list[list[str]]) -> None:
     header = ["dataset", "case", "files seen", "files kept", "median s", "min-max s", "files/s", "time / baseline"]
+    header += ["cpu s", "cpu / baseline"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
@@ -782,7 +795,10 @@ def main(argv: list[str] | None = None) -> None:
             python_root = args.python_root.resolve()
             datasets["python"] = bench_python_installation(python_root, work / "python", [max(args.workers)], 1)
         print_table([row for name, cases in datasets.items() for row in table_rows(name, cases)])
-        print("\ntime / baseline = median seconds of the case / median seconds of the blog baseline on the same data.")
+        print("\ntime / baseline = median seconds of the case / median seconds of the blog baseline on the same data;")
+        print(
+            "cpu = CPU seconds of the process and its children (workers, git), the measure to trust on a busy machine."
+        )
         print("files/s = the baseline's files seen (the corpus) / median seconds. What the cold runs dropped:")
         for name, cases in datasets.items():
             print_drops(name, cases)

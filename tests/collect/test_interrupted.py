@@ -23,7 +23,7 @@ OTHER_SETTINGS = {"redact_secrets": False, "dedup": {"num_perm": 64}, "filters":
 # (module, function, when): the process signals itself on the first call of the function, before or after it runs.
 KILL_POINTS = {
     "first source cached": ("personal_copilot.collect.run", "write_source_cache", "after"),
-    "cache written, not renamed": ("os", "fsync", "after"),
+    "cache written, not renamed": ("os", "replace", "before"),
     "shards staged, not swapped": ("personal_copilot.collect.store", "_swap_in", "before"),
     "shards swapped, no manifest": ("personal_copilot.collect.store", "_swap_in", "after"),
     "manifest written, no card": ("personal_copilot.collect.run", "write_manifest", "after"),
