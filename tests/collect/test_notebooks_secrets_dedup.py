@@ -199,3 +199,13 @@ def test_token_hashes_equal_the_polynomial_they_vectorize() -> None:
     assert token_hashes(tokens).tolist() == expected.tolist()
     assert token_hashes([""]).tolist() == [0]
     assert len(set(token_hashes([f"name_{i}" for i in range(5000)]).tolist())) == 5000
+
+
+def test_lsh_bands_are_the_ones_datasketch_chooses() -> None:
+    from datasketch.lsh import _optimal_param
+
+    from personal_copilot.collect.dedup import lsh_bands
+
+    for threshold in (0.5, 0.7, 0.85, 0.9, 0.95, 1.0):
+        for num_perm in (16, 64, 128, 256):
+            assert lsh_bands(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
