@@ -14,9 +14,7 @@ Three datasets are timed:
 - `python` (with `--python`, CPU-heavy: run it alone, under `nice`): the machine's Python installation
   (`lib/pythonX.Y`, ~50,000 files, ~1 GB), a large real corpus, at equal work: collect drops `site-packages/` as a
   junk directory by default, so it is given `site-packages` as a source of its own too, while the baseline walks
-  the folder in place (nothing to clone). A `raw read` case (walk and read every file, nothing else) is the floor,
-  and `blog script as published` runs hf-codegen's `prepare_dataset.py` as it was: a `pd.concat` per file
-  (quadratic) and feather chunks of 10,000 rows, the last partial chunk lost.
+  the folder in place (nothing to clone). A `raw read` case (walk and read every file, nothing else) is the floor.
 
 Cases, each repeated `--repeats` times (interleaved) and summarised by the median:
 
@@ -535,28 +533,6 @@ def run_blog_on_folder(folder: Path, work: Path) -> Outcome:
     return Outcome(seen, len(rows), {"blocklist": seen - len(paths), "unreadable_or_empty": len(paths) - len(rows)})
 
 
-def run_blog_script_as_published(folder: Path, work: Path, chunk_rows: int = 10_000) -> Outcome:
-    """hf-codegen's `prepare_dataset.py` as published (reference 1.4): each file becomes a 1-row DataFrame
-    `pd.concat`-ed onto the accumulator (quadratic), every `chunk_rows` rows go to a feather file, and the last
-    partial chunk is never written (its rows are lost: `files kept` counts the rows written)."""
-    import pandas as pd
-
-    work.mkdir(parents=True, exist_ok=True)
-    paths, seen = blog_file_paths(folder)
-    frame, chunk, written, read = pd.DataFrame(), 0, 0, 0
-    for repo_id, file_path in paths:
-        content = blog_read_file(file_path)
-        if content == "":
-            continue
-        read += 1
-        row = pd.DataFrame({"repo_id": [repo_id], "file_path": [file_path], "content": [content]})
-        frame = pd.concat([frame, row])
-        if len(frame) == chunk_rows:
-            frame.reset_index().to_feather(work / f"df_chunk_{chunk}_{len(frame)}.ftr")
-            written, chunk, frame = written + len(frame), chunk + 1, pd.DataFrame()
-    return Outcome(seen, written, {"blocklist": seen - len(paths), "lost_last_chunk": read - written})
-
-
 def run_raw_read(folder: Path) -> Outcome:
     """The floor: walk the folder and read every file's bytes, nothing else."""
     seen = 0
@@ -693,18 +669,16 @@ def bench_python_installation(root: Path, work: Path, workers: list[int], repeat
     `site-packages` (which it would otherwise drop as a junk directory)."""
     sources = [str(root), *(str(p) for p in [root / "site-packages"] if p.is_dir())]
     baseline, raw = Case("blog baseline"), Case("raw read")
-    published = Case("blog script as published")
     cases = {w: (Case(f"collect cold, workers={w}"), Case(f"collect re-run, workers={w}")) for w in workers}
     for _ in range(repeats):
         baseline.record(lambda: run_blog_on_folder(root, fresh(work / "blog")))
-        published.record(lambda: run_blog_script_as_published(root, fresh(work / "blog")))
         raw.record(lambda: run_raw_read(root))
         for w, (cold, rerun) in cases.items():
             output, cache = fresh(work / f"out-{w}"), fresh(work / f"cache-{w}")
             cold.record(lambda o=output, c=cache, w=w: run_ours(sources, o, c, w, "collected"))
             rerun.record(lambda o=output, c=cache, w=w: run_ours(sources, o, c, w, "unchanged"))
         shutil.rmtree(work / "blog", ignore_errors=True)
-    return [baseline, published, raw, *(case for pair in cases.values() for case in pair)]
+    return [baseline, raw, *(case for pair in cases.values() for case in pair)]
 
 
 def print_secret_recall() -> None:
