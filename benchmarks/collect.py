@@ -5,12 +5,16 @@
 
 (from the repository root; set PYTHONPATH=. when personal_copilot is not installed in the environment.)
 
-Two datasets are timed:
+Three datasets are timed:
 
 - `generated`: N seeded git repositories (code in several languages, notebooks, binaries, minified bundles, lock
   files, generated code, vendored and shared duplicates, a planted fake secret), read through file:// URLs.
 - `self`: this project's own source tree, given to collect as a folder (how `pcopilot collect .` reads it) and
   cloned by the baseline (the blog's script always clones).
+- `python` (with `--python`, CPU-heavy: run it alone, under `nice`): the machine's Python installation
+  (`lib/pythonX.Y`, ~50,000 files, ~1 GB), a large real corpus, at equal work: collect drops `site-packages/` as a
+  junk directory by default, so it is given `site-packages` as a source of its own too, while the baseline walks
+  the folder in place (nothing to clone). A `raw read` case (walk and read every file, nothing else) is the floor.
 
 Cases, each repeated `--repeats` times (interleaved) and summarised by the median:
 
@@ -21,10 +25,13 @@ Cases, each repeated `--repeats` times (interleaved) and summarised by the media
   appended 1-row DataFrames with `pd.concat` (quadratic); here the rows are collected in a list and turned into
   one table, so the baseline is not slowed by that.
 - `collect cold`: `run_collect` with a fresh output and clone cache.
-- `collect re-run`: `run_collect` again into the output of the cold run, nothing changed (incremental path).
+- `collect re-run`: `run_collect` again into the output of the cold run, nothing changed (incremental path: no
+  file is read again and no shard is rewritten).
 
-Every time is printed next to its ratio to the baseline of the same dataset in the same run. Progress bars are off
-(PCOPILOT_PROGRESS=0). Nothing outside the temporary directory is written.
+Every time is printed next to its ratio to the baseline of the same dataset in the same run; files/s is the
+baseline's files seen (the corpus) over each case's time, so that the column compares equal work. The redaction
+recall per secret kind on the fake-token fixture (`tests/collect/fake_tokens.py`) is printed first. Progress bars
+are off (PCOPILOT_PROGRESS=0). Nothing outside the temporary directory is written.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections import Counter
@@ -509,7 +517,13 @@ def blog_serialize(rows: list[dict[str, str]], path: Path) -> None:
 def run_blog_baseline(urls: list[str], work: Path) -> Outcome:
     clones = work / "hf_public_repos"
     blog_clone_all(urls, clones)
-    paths, seen = blog_file_paths(clones)
+    return run_blog_on_folder(clones, work)
+
+
+def run_blog_on_folder(folder: Path, work: Path) -> Outcome:
+    """The blog's walk, read and serialization of the repositories under `folder`."""
+    work.mkdir(parents=True, exist_ok=True)
+    paths, seen = blog_file_paths(folder)
     rows = []
     for repo_id, file_path in paths:
         content = blog_read_file(file_path)
@@ -517,6 +531,19 @@ def run_blog_baseline(urls: list[str], work: Path) -> Outcome:
             rows.append({"repo_id": repo_id, "file_path": file_path, "content": content})
     blog_serialize(rows, work / "hf_stack.parquet")
     return Outcome(seen, len(rows), {"blocklist": seen - len(paths), "unreadable_or_empty": len(paths) - len(rows)})
+
+
+def run_raw_read(folder: Path) -> Outcome:
+    """The floor: walk the folder and read every file's bytes, nothing else."""
+    seen = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                with open(path, "rb") as file:
+                    file.read()
+            seen += 1
+    return Outcome(seen, seen)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -566,6 +593,8 @@ class Case:
 
     name: str
     seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+    """CPU time of this process and of its children (workers, git): comparable on a machine shared with others."""
     outcome: Outcome | None = None
 
     @property
@@ -573,13 +602,21 @@ class Case:
         return statistics.median(self.seconds)
 
     def record(self, run: Callable[[], Outcome]) -> None:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         outcome = run()
         self.seconds.append(time.perf_counter() - start)
+        self.cpu_seconds.append(_cpu_seconds() - cpu_start)
         counts = (outcome.files_seen, outcome.files_kept)
         if self.outcome and (self.outcome.files_seen, self.outcome.files_kept) != counts:
             raise RuntimeError(f"{self.name}: runs disagree: {self.outcome} then {outcome}")
         self.outcome = outcome
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def fresh(path: Path) -> Path:
@@ -606,6 +643,8 @@ def bench_dataset(
 
 def table_rows(dataset: str, cases: list[Case]) -> Iterator[list[str]]:
     base = cases[0].median
+    assert cases[0].outcome is not None
+    corpus = cases[0].outcome.files_seen
     for case in cases:
         assert case.outcome is not None
         seconds = case.median
@@ -618,13 +657,47 @@ def table_rows(dataset: str, cases: list[Case]) -> Iterator[list[str]]:
             f"{case.outcome.files_kept:,}",
             f"{seconds:.3f}",
             f"{min(case.seconds):.3f}-{max(case.seconds):.3f}",
-            f"{case.outcome.files_seen / seconds:,.0f}",
+            f"{corpus / seconds:,.0f}",
             "1.00 (baseline)" if case is cases[0] else f"{ratio:.2f} ({speed})",
+            f"{statistics.median(case.cpu_seconds):.1f}",
+            f"{statistics.median(case.cpu_seconds) / statistics.median(cases[0].cpu_seconds):.2f}",
         ]
+
+
+def bench_python_installation(root: Path, work: Path, workers: list[int], repeats: int) -> list[Case]:
+    """The Python installation at equal work: the baseline and raw reading walk `root`; collect gets `root` and its
+    `site-packages` (which it would otherwise drop as a junk directory)."""
+    sources = [str(root), *(str(p) for p in [root / "site-packages"] if p.is_dir())]
+    baseline, raw = Case("blog baseline"), Case("raw read")
+    cases = {w: (Case(f"collect cold, workers={w}"), Case(f"collect re-run, workers={w}")) for w in workers}
+    for _ in range(repeats):
+        baseline.record(lambda: run_blog_on_folder(root, fresh(work / "blog")))
+        raw.record(lambda: run_raw_read(root))
+        for w, (cold, rerun) in cases.items():
+            output, cache = fresh(work / f"out-{w}"), fresh(work / f"cache-{w}")
+            cold.record(lambda o=output, c=cache, w=w: run_ours(sources, o, c, w, "collected"))
+            rerun.record(lambda o=output, c=cache, w=w: run_ours(sources, o, c, w, "unchanged"))
+        shutil.rmtree(work / "blog", ignore_errors=True)
+    return [baseline, raw, *(case for pair in cases.values() for case in pair)]
+
+
+def print_secret_recall() -> None:
+    """Redaction recall per kind on the fake-token fixture of the tests."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from personal_copilot.collect.secrets import redact_secrets
+    from tests.collect.fake_tokens import FAKE_TOKENS
+
+    print("secret redaction recall on tests/collect/fake_tokens.py (tokens removed / planted):")
+    cells = []
+    for kind, pairs in FAKE_TOKENS.items():
+        removed = sum(token not in redact_secrets(line)[0] for line, token in pairs)
+        cells.append(f"{kind} {removed}/{len(pairs)}")
+    print("  " + ", ".join(cells) + "\n")
 
 
 def print_table(rows: list[list[str]]) -> None:
     header = ["dataset", "case", "files seen", "files kept", "median s", "min-max s", "files/s", "time / baseline"]
+    header += ["cpu s", "cpu / baseline"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
@@ -639,7 +712,7 @@ def print_table(rows: list[list[str]]) -> None:
 
 
 def print_drops(dataset: str, cases: list[Case]) -> None:
-    for case in cases[:2]:
+    for case in [c for c in cases if c.name.startswith(("blog", "collect cold"))][:2]:
         assert case.outcome is not None
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(case.outcome.dropped.items()) if v)
         secrets = f"; secrets redacted {case.outcome.secrets}" if case.outcome.secrets else ""
@@ -686,6 +759,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="where to put repositories and outputs (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory afterwards")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one cold workers=1 run")
+    parser.add_argument(
+        "--python",
+        action="store_true",
+        help="also time the Python installation (lib/pythonX.Y, ~50,000 files, ~1 GB) at equal work, 1 repeat",
+    )
+    parser.add_argument("--python-root", type=Path, default=Path(sysconfig.get_paths()["stdlib"]), help="its folder")
     args = parser.parse_args(argv)
     if args.repos < 1 or args.files_per_repo < 40 or args.repeats < 1 or min(args.workers) < 1:
         parser.error("need --repos >= 1, --files-per-repo >= 40, --repeats >= 1 and --workers >= 1")
@@ -705,15 +784,22 @@ def main(argv: list[str] | None = None) -> None:
             f" {time.perf_counter() - start:.1f} s (seed {args.seed}); {os.cpu_count()} CPUs,"
             f" Python {sys.version.split()[0]}, repeats {args.repeats}\n"
         )
+        print_secret_recall()
         warm_up_imports()
         urls = [repo.as_uri() for repo in repos]
         datasets = {"generated": bench_dataset(urls, urls, work / "generated", args.workers, args.repeats)}
         if not args.skip_self:
             root = args.self_root.resolve()
             datasets["self"] = bench_dataset([root.as_uri()], [str(root)], work / "self", args.workers, args.repeats)
+        if args.python:
+            python_root = args.python_root.resolve()
+            datasets["python"] = bench_python_installation(python_root, work / "python", [max(args.workers)], 1)
         print_table([row for name, cases in datasets.items() for row in table_rows(name, cases)])
-        print("\ntime / baseline = median seconds of the case / median seconds of the blog baseline on the same data.")
-        print("files/s = files seen / median seconds. What the cold runs dropped:")
+        print("\ntime / baseline = median seconds of the case / median seconds of the blog baseline on the same data;")
+        print(
+            "cpu = CPU seconds of the process and its children (workers, git), the measure to trust on a busy machine."
+        )
+        print("files/s = the baseline's files seen (the corpus) / median seconds. What the cold runs dropped:")
         for name, cases in datasets.items():
             print_drops(name, cases)
         if args.profile:

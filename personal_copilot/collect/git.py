@@ -106,6 +106,14 @@ def is_bare_repository(path: Path) -> bool:
         return False
 
 
+def origin_url(repository: Path) -> str | None:
+    """The URL the repository's `origin` remote records (a mirror's upstream), or None."""
+    try:
+        return run_git(["config", "--get", "remote.origin.url"], cwd=repository).strip() or None
+    except GitError:
+        return None
+
+
 def list_work_tree_files(work_tree: Path) -> list[str]:
     """Tracked and untracked-but-not-ignored files under `work_tree` (so .gitignore is honoured), as POSIX paths
     relative to it."""

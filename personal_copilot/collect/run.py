@@ -26,11 +26,23 @@ from personal_copilot.collect.dedup import find_duplicates
 from personal_copilot.collect.filters import path_drop_reason
 from personal_copilot.collect.process import BatchResult, ProcessSettings, process_batch, warm_up
 from personal_copilot.collect.report import CollectReport, SourceReport
-from personal_copilot.collect.sources import FailedSource, ReadySource, Source, expand_sources, materialize
+from personal_copilot.collect.sources import (
+    FailedSource,
+    ReadySource,
+    Source,
+    expand_sources,
+    materialize,
+    unique_repo_ids,
+)
 from personal_copilot.collect.store import (
+    CacheHeader,
+    dataset_fingerprint,
+    has_shards,
     load_manifest,
+    read_cache_header,
     read_fingerprints,
-    recover_interrupted_swap,
+    recover_interrupted_run,
+    remove_stale_caches,
     source_cache_path,
     write_dataset,
     write_dataset_card,
@@ -41,8 +53,8 @@ from personal_copilot.configs import check_output_owner, to_plain, write_report,
 from personal_copilot.console import progress_bar, stderr
 from personal_copilot.errors import PcopilotError
 
-PROCESSING_VERSION = 2
-"""Bumped when filtering or fingerprinting changes, so that cached sources are processed again."""
+PROCESSING_VERSION = 3
+"""Bumped when filtering, decoding, redaction or fingerprinting changes, so that cached sources are processed again."""
 _BATCH_FILES = 64
 _PARALLEL_MIN_FILES = 256
 
@@ -56,6 +68,8 @@ class _Entry:
     remote: bool
     fingerprint: str | None = None
     cache: Path | None = None
+    content: str | None = None
+    """The cache's row digest (see `CacheHeader.content`)."""
 
     def to_manifest(self, out: Path) -> dict:
         report = to_plain(self.report)
@@ -79,28 +93,37 @@ class _Pending:
 
 
 def _settings_key(config: CollectConfig) -> str:
-    settings = {"version": PROCESSING_VERSION, "filters": to_plain(config.filters), "redact": config.redact_secrets}
-    settings["minhash"] = [config.dedup.num_perm, config.dedup.shingle_size, config.dedup.near]
+    """16 hex digits naming every setting that changes a source cache's rows: filters, decoding and redaction (with
+    the detector library's version), and the MinHash parameters. Dedup's threshold is applied later, on every run."""
+    from importlib.metadata import version
+
+    settings = {
+        "version": PROCESSING_VERSION,
+        "filters": to_plain(config.filters),
+        "redact": config.redact_secrets,
+        "detect_secrets": version("detect-secrets") if config.redact_secrets else None,
+        "minhash": [config.dedup.near, config.dedup.num_perm, config.dedup.shingle_size],
+    }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _previous_entries(out: Path, settings_key: str) -> dict[str, dict]:
+def _previous_entries(out: Path) -> dict[str, dict]:
+    """The last run's manifest entries by repo_id; of a name given twice, the source that was collected."""
     manifest = load_manifest(out)
-    if manifest is None:
-        return {}
-    entries = {entry["repo_id"]: entry for entry in manifest.get("sources", [])}
-    if manifest.get("settings") != settings_key:
-        for entry in entries.values():
-            entry["cache"] = None  # filters changed: cached files must be processed again
-    return entries
+    entries = [] if manifest is None else manifest.get("sources", [])
+    return {entry["repo_id"]: entry for entry in sorted(entries, key=lambda entry: entry.get("cache") is not None)}
 
 
-def _unique_sources(sources: list[Source], failed: list[FailedSource]) -> list[Source]:
+def _unique_sources(sources: list[Source], failed: list[FailedSource], previous: dict[str, dict]) -> list[Source]:
+    earlier = {entry["location"]: repo_id for repo_id, entry in previous.items()}
     by_repo_id: dict[str, Source] = {}
-    for source in sources:
+    for source in unique_repo_ids(sources, earlier):
         first = by_repo_id.setdefault(source.repo_id, source)
         if first.location != source.location:
-            message = f"repo_id {source.repo_id!r} is already taken by {first.spec}; rename one of the folders"
+            message = (
+                f"repo_id {source.repo_id!r} is already taken by {first.spec}; "
+                f"give this one its own with NAME=SOURCE (e.g. other-{source.repo_id.split('/')[-1]}={source.spec})"
+            )
             failed.append(FailedSource(source, message))
     return list(by_repo_id.values())
 
@@ -136,12 +159,12 @@ def _plan_batches(pending: list[_Pending], config: CollectConfig) -> list[tuple[
     return batches
 
 
-def _process_sources(pending: list[_Pending], config: CollectConfig, out: Path) -> list[_Entry]:
+def _process_sources(pending: list[_Pending], config: CollectConfig, out: Path, settings_key: str) -> list[_Entry]:
     """Runs every candidate file of the pending sources through `process_batch` (in worker processes when it pays).
     A source is written to its cache as soon as its last batch is in, so memory holds few sources' files at once."""
     settings = ProcessSettings(config.filters, config.dedup, config.redact_secrets)
     batches = _plan_batches(pending, config)
-    entries = [_finish_source(item, out) for item in pending if item.batches_left == 0]
+    entries = [_finish_source(item, out, settings_key) for item in pending if item.batches_left == 0]
 
     def merge(index: int, part: BatchResult) -> None:
         item = pending[index]
@@ -150,7 +173,7 @@ def _process_sources(pending: list[_Pending], config: CollectConfig, out: Path) 
         item.result.secrets.update(part.secrets)
         item.batches_left -= 1
         if item.batches_left == 0:
-            entries.append(_finish_source(item, out))
+            entries.append(_finish_source(item, out, settings_key))
 
     total = sum(len(paths) for _, _, paths in batches)
     if config.workers > 1 and total >= _PARALLEL_MIN_FILES:
@@ -177,61 +200,80 @@ def _worker_context() -> BaseContext:
     return get_context("fork" if sys.platform == "linux" else "spawn")
 
 
-def _finish_source(item: _Pending, out: Path) -> _Entry:
-    source = item.ready.source
-    cache = source_cache_path(out, source.repo_id)
-    write_source_cache(cache, item.result.records)
+def _finish_source(item: _Pending, out: Path, settings_key: str) -> _Entry:
+    ready, source = item.ready, item.ready.source
+    cache = source_cache_path(out, source.repo_id, settings_key)
+    header = {
+        "repo_id": source.repo_id,
+        "source": source.spec,
+        "location": source.location,
+        "settings": settings_key,
+        "fingerprint": ready.fingerprint,
+        "commit": ready.commit,
+        "files_seen": len(ready.files),
+        "dropped": dict(sorted(item.result.dropped.items())),
+        "secrets": dict(sorted(item.result.secrets.items())),
+    }
+    written = write_source_cache(cache, header, item.result.records)
     item.result.records = []
+    return _entry_from_cache(written, cache, source, "collected", remote=source.remote)
+
+
+def _entry_from_cache(
+    header: CacheHeader, cache: Path, source: Source | None, status: str, remote: bool, error: str | None = None
+) -> _Entry:
+    """A source's entry whose report is the cache's own: the counts always describe the rows that are written."""
     report = SourceReport(
-        repo_id=source.repo_id,
-        source=source.spec,
-        status="collected",
-        commit=item.ready.commit,
-        files_seen=len(item.ready.files),
-        dropped=dict(sorted(item.result.dropped.items())),
-        secrets=dict(sorted(item.result.secrets.items())),
+        repo_id=header.repo_id,
+        source=source.spec if source else header.source,
+        status=status,
+        commit=header.commit,
+        files_seen=header.files_seen,
+        dropped=header.dropped,
+        secrets=header.secrets,
+        error=error,
     )
-    return _Entry(report, source.location, source.remote, item.ready.fingerprint, cache)
+    return _Entry(report, header.location, remote, header.fingerprint, cache, header.content)
 
 
-def _entry_from_previous(previous: dict, out: Path, status: str, error: str | None = None) -> _Entry:
-    fields = {k: previous[k] for k in SourceReport.__dataclass_fields__ if k in previous}
-    report = SourceReport(**{**fields, "status": status, "error": error})
-    cache = out / previous["cache"] if previous.get("cache") else None
-    return _Entry(report, previous["location"], previous["remote"], previous.get("fingerprint"), cache)
+def _cached(out: Path, repo_id: str, location: str, settings_key: str) -> tuple[CacheHeader, Path] | None:
+    """The valid cache of this source (same repo_id, location and settings), if an earlier run left one."""
+    path = source_cache_path(out, repo_id, settings_key)
+    header = read_cache_header(path, settings_key, repo_id)
+    return (header, path) if header is not None and header.location == location else None
 
 
-def _has_cache(previous: dict | None, out: Path) -> bool:
-    """True when an earlier run's entry has processed files that can be reused as they are."""
-    return bool(previous and previous.get("cache") and (out / previous["cache"]).is_file())
-
-
-def _collect_sources(config: CollectConfig, out: Path, previous: dict[str, dict]) -> list[_Entry]:
+def _collect_sources(config: CollectConfig, out: Path, previous: dict[str, dict], settings_key: str) -> list[_Entry]:
     sources, failed = expand_sources(config.sources, config)
-    sources = _unique_sources(sources, failed)
+    sources = _unique_sources(sources, failed, previous)
     named = {source.repo_id for source in sources} | {f.source.repo_id for f in failed}
     entries: list[_Entry] = []
     for repo_id, old in previous.items():
         if repo_id in named or config.prune:
             continue
-        if _has_cache(old, out):
-            entries.append(_entry_from_previous(old, out, "carried"))
+        cached = _cached(out, repo_id, old["location"], settings_key)
+        if cached:
+            entries.append(_entry_from_cache(*cached, None, "carried", remote=old["remote"]))
         else:
             sources.append(Source(old["source"], repo_id, old["location"], old["remote"]))
     pending: list[_Pending] = []
     for result in _materialize_all(sources, config) + failed:
-        old = previous.get(result.source.repo_id)
+        source = result.source
+        cached = _cached(out, source.repo_id, source.location, settings_key)
         if isinstance(result, FailedSource):
-            if _has_cache(old, out) and old["location"] == result.source.location:
-                entries.append(_entry_from_previous(old, out, "failed", result.error))  # keep its earlier rows
+            if cached:
+                entries.append(_entry_from_cache(*cached, source, "failed", source.remote, result.error))
             else:
-                report = SourceReport(result.source.repo_id, result.source.spec, "failed", error=result.error)
-                entries.append(_Entry(report, result.source.location, result.source.remote))
-        elif _has_cache(old, out) and old["fingerprint"] == result.fingerprint:
-            entries.append(_entry_from_previous(old, out, "unchanged"))
+                report = SourceReport(source.repo_id, source.spec, "failed", error=result.error)
+                entries.append(_Entry(report, source.location, source.remote))
+        elif cached and cached[0].fingerprint == result.fingerprint:
+            # A cache left by an interrupted run is reused, but the source is new to the dataset: "collected".
+            unchanged = previous.get(source.repo_id, {}).get("fingerprint") == result.fingerprint
+            status = "unchanged" if unchanged else "collected"
+            entries.append(_entry_from_cache(*cached, source, status, source.remote))
         else:
             pending.append(_Pending(result))
-    entries += _process_sources(pending, config, out)
+    entries += _process_sources(pending, config, out, settings_key)
     return sorted(entries, key=lambda e: e.report.repo_id)
 
 
@@ -253,6 +295,22 @@ def _deduplicate(entries: list[_Entry], config: CollectConfig) -> list[np.ndarra
         masks.append(keep)
         offset += rows
     return masks
+
+
+def _dedup_key(entries: list[_Entry], config: CollectConfig) -> str:
+    """Changes whenever deduplication could decide differently: the cached rows of every source, the dedup settings
+    and the shard size."""
+    inputs = [(e.report.repo_id, e.report.commit, e.content) for e in entries if e.cache]
+    plain = json.dumps([to_plain(config.dedup), config.shard_max_bytes, inputs], sort_keys=True)
+    return hashlib.sha256(plain.encode()).hexdigest()[:16]
+
+
+def _reuse_dedup_counts(entries: list[_Entry], previous: dict[str, dict]) -> None:
+    for entry in entries:
+        if entry.cache:
+            old = previous[entry.report.repo_id]
+            for name in ("duplicates_exact", "duplicates_near", "files_kept", "bytes_kept"):
+                setattr(entry.report, name, old[name])
 
 
 def _push_to_hub(out: Path, repo_id: str, private: bool) -> str:
@@ -277,20 +335,43 @@ def run_collect(config: CollectConfig) -> CollectReport:
     out = config.output
     check_output_owner(out, "collect")  # a training run given as --output keeps its record
     out.mkdir(parents=True, exist_ok=True)
-    recover_interrupted_swap(out)
+    recover_interrupted_run(out)
     settings_key = _settings_key(config)
-    previous = _previous_entries(out, settings_key)
+    manifest = load_manifest(out) or {}
+    previous = _previous_entries(out)
     if not config.sources and not previous:
         raise PcopilotError("no sources: give folders, git URLs or github:ORG (e.g. `pcopilot collect ./repo`)")
-    entries = _collect_sources(config, out, previous)
-    masks = _deduplicate(entries, config)
-    with_data = [(e, m) for e, m in zip(entries, masks, strict=True) if e.cache]
-    shards = write_dataset(
-        out, [(e.report.repo_id, e.report.commit, e.cache, m) for e, m in with_data], config.shard_max_bytes
-    )
-    write_manifest(out, {"settings": settings_key, "shards": shards, "sources": [e.to_manifest(out) for e in entries]})
+    entries = _collect_sources(config, out, previous, settings_key)
+    dedup_key = _dedup_key(entries, config)
+    if manifest.get("dedup") == dedup_key and has_shards(out, manifest.get("shards", [])):
+        # Nothing that decides the rows changed: the counts are the last run's, and no shard is written.
+        _reuse_dedup_counts(entries, previous)
+        fingerprint, shards = manifest["dataset"], manifest["shards"]
+    else:
+        masks = _deduplicate(entries, config)
+        with_data = [(e, m) for e, m in zip(entries, masks, strict=True) if e.cache]
+        fingerprint = dataset_fingerprint(
+            [(e.report.repo_id, e.report.commit, e.content, m) for e, m in with_data], config.shard_max_bytes
+        )
+        shards = manifest.get("shards", [])
+        if manifest.get("dataset") != fingerprint or not has_shards(out, shards):
+            shards = write_dataset(
+                out,
+                [(e.report.repo_id, e.report.commit, e.cache, m) for e, m in with_data],
+                config.shard_max_bytes,
+                fingerprint,
+            )
+    manifest = {
+        "settings": settings_key,
+        "dedup": dedup_key,
+        "dataset": fingerprint,
+        "shards": shards,
+        "sources": [e.to_manifest(out) for e in entries],
+    }
+    write_manifest(out, manifest)
+    remove_stale_caches(out, {e.cache for e in entries if e.cache})
     reports = [e.report for e in entries]
-    write_dataset_card(out, sum(r.files_kept for r in reports), [r.repo_id for r in reports if r.files_kept])
+    write_dataset_card(out, sum(r.files_kept for r in reports), [r.repo_id for r in reports if r.files_kept], shards)
     dropped: Counter[str] = Counter()
     secrets: Counter[str] = Counter()
     for r in reports:

@@ -9,7 +9,7 @@ import pytest
 
 from personal_copilot.collect import CollectConfig, run_collect
 from personal_copilot.collect import run as collect_run
-from personal_copilot.collect.store import recover_interrupted_swap
+from personal_copilot.collect.store import recover_interrupted_run
 from tests.collect.conftest import module_source
 from tests.conftest import commit_all, write_files
 
@@ -140,7 +140,7 @@ def test_swap_interrupted_between_renames_is_recovered(two_repos, tmp_path: Path
     _, rows = collect(list(two_repos), out)
     (out / "data").rename(out / ".pcopilot" / "previous-data")  # killed after the first rename of the swap
 
-    recover_interrupted_swap(out)
+    recover_interrupted_run(out)
 
     assert pq.read_table(out / "data").to_pylist() == rows
 

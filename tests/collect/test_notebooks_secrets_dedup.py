@@ -123,3 +123,89 @@ def test_minhash_is_deterministic() -> None:
 def test_dedup_config_is_checked() -> None:
     with pytest.raises(ValueError, match=r"--dedup\.threshold"):
         DedupConfig(threshold=1.5)
+
+
+def test_every_fake_token_of_the_fixture_is_redacted_under_its_kind() -> None:
+    from tests.collect.fake_tokens import FAKE_TOKENS
+
+    missed = {}
+    for kind, pairs in FAKE_TOKENS.items():
+        for line, token in pairs:
+            redacted, found = redact_secrets(line)
+            if token in redacted or found != {kind: 1}:
+                missed.setdefault(kind, []).append((redacted, dict(found)))
+    assert missed == {}
+
+
+def test_fake_tokens_in_one_file_are_all_redacted() -> None:
+    from tests.collect.fake_tokens import FAKE_TOKENS
+
+    lines = [line for pairs in FAKE_TOKENS.values() for line, _ in pairs]
+    redacted, found = redact_secrets("\n".join(lines) + "\n")
+    assert [token for pairs in FAKE_TOKENS.values() for _, token in pairs if token in redacted] == []
+    assert found == {kind: len(pairs) for kind, pairs in FAKE_TOKENS.items()}
+
+
+def test_code_that_only_looks_like_a_secret_is_left_alone() -> None:
+    from tests.collect.fake_tokens import HARMLESS_LINES
+
+    for line in HARMLESS_LINES:
+        assert redact_secrets(line) == (line, {})
+
+
+@pytest.mark.parametrize("dedup", [DedupConfig(), DedupConfig(num_perm=64, shingle_size=3)])
+def test_minhash_signature_equals_datasketch(dedup: DedupConfig) -> None:
+    import numpy as np
+    from datasketch import MinHash
+
+    from personal_copilot.collect.dedup import shingle_hashes
+
+    for text in [module_source("a"), module_source("b", functions=300), "", "x", "é ü " * 50]:
+        reference = MinHash(num_perm=dedup.num_perm, seed=1, hashfunc=int, scheme="affine32")
+        reference.update_batch(shingle_hashes(text, dedup.shingle_size))
+        assert minhash_signature(text, dedup) == reference.hashvalues.astype(np.uint64).tobytes()
+
+
+def test_trailing_space_normalisation_matches_the_regex_it_replaced() -> None:
+    import hashlib
+    import re
+
+    for text in ["a  \nb\t\n", "x \r\n\r\ny\t \r", "  \n\n", "no newline  ", "\u3000full width\u3000 \n"]:
+        unified = text.replace("\r\n", "\n").replace("\r", "\n")
+        expected = re.sub(r"[ \t]+$", "", unified, flags=re.MULTILINE).strip("\n")
+        assert normalized_hash(text) == hashlib.sha256(expected.encode()).hexdigest()
+
+
+def test_alnum_count_matches_str_isalnum() -> None:
+    from personal_copilot.collect.filters import alnum_count
+
+    for text in ["abc 123 !!", "", "ÀÉ 1 ½ ٣", "x" * 100 + "_-+", "\x00\x7f"]:
+        assert alnum_count(text) == sum(map(str.isalnum, text))
+
+
+def test_token_hashes_equal_the_polynomial_they_vectorize() -> None:
+    import numpy as np
+
+    from personal_copilot.collect.dedup import _TOKEN_BASE, _fmix32, token_hashes
+
+    def polynomial(token: str) -> int:
+        value = 0
+        for char in token:
+            value = (value * _TOKEN_BASE + ord(char)) % (1 << 32)
+        return value
+
+    tokens = ["def", "x", "naïve_名前", "a" * 300, "x", "_", "0123456789"]
+    expected = _fmix32(np.array([polynomial(t) for t in tokens], dtype=np.uint32))
+    assert token_hashes(tokens).tolist() == expected.tolist()
+    assert token_hashes([""]).tolist() == [0]
+    assert len(set(token_hashes([f"name_{i}" for i in range(5000)]).tolist())) == 5000
+
+
+def test_lsh_bands_are_the_ones_datasketch_chooses() -> None:
+    from datasketch.lsh import _optimal_param
+
+    from personal_copilot.collect.dedup import lsh_bands
+
+    for threshold in (0.5, 0.7, 0.85, 0.9, 0.95, 1.0):
+        for num_perm in (16, 64, 128, 256):
+            assert lsh_bands(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)

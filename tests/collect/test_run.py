@@ -16,7 +16,9 @@ from tests.collect.conftest import (
     FAKE_SECRETS,
     MAX_FILE_BYTES,
     OUTSIDE_CONTENT,
+    module_source,
 )
+from tests.collect.test_interrupted import readable_text
 
 
 def collect(sources: list[Path | str], out: Path, **overrides) -> tuple:
@@ -94,9 +96,24 @@ def test_secrets_never_reach_disk(every_case_repo: Path, tmp_path: Path) -> None
         "private_key": 1,
         "slack_token": 1,
     }
-    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    written = "".join(readable_text(p) for p in out.rglob("*") if p.is_file())
     for secret in FAKE_SECRETS.values():
-        assert secret.encode() not in written  # nor in the shards, the source cache or the reports
+        assert secret not in written  # nor in the shards, the source cache or the reports
+
+
+def test_fake_tokens_of_every_service_never_reach_disk(make_repo, tmp_path: Path) -> None:
+    from tests.collect.fake_tokens import FAKE_TOKENS
+
+    code = module_source("settings", functions=10)  # the tokens sit among ordinary code, as in a settings module
+    files = {
+        f"config/{kind}.py": "\n".join([code] + [line for line, _ in pairs]) for kind, pairs in FAKE_TOKENS.items()
+    }
+    out = tmp_path / "out"
+    report, _ = collect([make_repo("team", files)], out)
+
+    assert report.secrets == {kind: len(pairs) for kind, pairs in FAKE_TOKENS.items()}
+    written = "".join(readable_text(p) for p in out.rglob("*") if p.is_file())
+    assert [token for pairs in FAKE_TOKENS.values() for _, token in pairs if token in written] == []
 
 
 def test_symlinks_are_never_followed(every_case_repo: Path, tmp_path: Path) -> None:
@@ -163,7 +180,10 @@ def test_loads_with_datasets_and_shards_are_capped(second_repo: Path, make_repo,
 
     assert len(report.shards) > 1
     assert report.shards == sorted(p.name for p in (out / "data").iterdir())
-    assert all(name.endswith(f"-of-{len(report.shards):05d}.parquet") for name in report.shards)
+    fingerprint = json.loads((out / "manifest.json").read_text())["dataset"]
+    assert report.shards == [
+        f"train-{i:05d}-of-{len(report.shards):05d}-{fingerprint}.parquet" for i in range(len(report.shards))
+    ]
     for name in report.shards:
         shard = pq.read_table(out / "data" / name)
         assert shard.num_rows == 1 or sum(shard.column("num_bytes").to_pylist()) <= 20_000

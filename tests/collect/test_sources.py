@@ -91,16 +91,17 @@ def test_bad_sources_are_reported_and_the_rest_goes_on(make_repo, tmp_path: Path
     assert report.exit_code == 1
 
 
-def test_two_sources_with_one_repo_id_fail_the_second(make_repo, tmp_path: Path) -> None:
+def test_two_sources_given_one_name_fail_the_second(make_repo, tmp_path: Path) -> None:
     first = make_repo("app", {"a.py": module_source("a")})
-    other = tmp_path / "elsewhere" / "app"
-    other.mkdir(parents=True)
-    (other / "b.py").write_text(module_source("b"))
-    report, rows = run([str(first), str(other)], tmp_path / "out")
+    other = make_repo("other", {"b.py": module_source("b")})
+    report, rows = run([f"app={first}", f"app={other}"], tmp_path / "out")
 
     failed = [s for s in report.sources if s.status == "failed"]
-    assert len(failed) == 1 and "already taken" in failed[0].error
+    assert len(failed) == 1 and "already taken" in failed[0].error and "NAME=SOURCE" in failed[0].error
     assert [r["file_path"] for r in rows] == ["a.py"]
+
+    again, rows = run([f"app={first}", f"app={other}"], tmp_path / "out")  # unchanged: the same rows and counts
+    assert [r["file_path"] for r in rows] == ["a.py"] and again.files_kept == report.files_kept == 1
 
 
 class FakeGitHub(BaseHTTPRequestHandler):
