@@ -135,7 +135,7 @@ def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
         save_steps=max(1, recipe.max_steps // 20),
         save_total_limit=2,
         logging_steps=max(1, recipe.max_steps // 200),
-        resume=True,
+        resume="auto",
         seed=recipe.seed,
         precision=pretraining_precision(recipe),
         gradient_checkpointing=False,

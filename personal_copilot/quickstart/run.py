@@ -88,7 +88,7 @@ def tune_config(profile: str, base: Path, seq_len: int, data: Path, general: Gen
         save_steps=max(1, steps // 5),
         save_total_limit=1,
         logging_steps=max(1, steps // 30),
-        resume=run.is_dir() and any(run.glob("checkpoint-*")),
+        resume="auto",
         precision=cpu_precision(),
         gradient_checkpointing=False,
         fim=FimConfig(rate=0.5, span="line"),
@@ -156,7 +156,6 @@ def _tune(config: TrainConfig, key: str, state: dict[str, str]) -> tuple[TrainRe
         return read_train_report(run), True
     if run.exists() and state.get("tune") != key:
         shutil.rmtree(run)  # made from other code or settings: its checkpoints cannot be resumed
-        config.resume = False
     return run_train(config), False
 
 
