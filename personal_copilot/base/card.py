@@ -57,8 +57,8 @@ tags: [code, fill-in-the-middle, personal-copilot]
 The default base model of [personal-copilot](https://pypi.org/project/personal-copilot/): a small Llama-style code
 model with StarCoder's FIM sentinels (`<fim_prefix>`, `<fim_suffix>`, `<fim_middle>`), pretrained from scratch on
 permissively licensed Python with fill-in-the-middle, so the quickstart can tune and serve a model with nothing to
-download. It is a demo-sized model, trained for {training["hours"]:.1f} hours on {training["device"]}: the figures below,
-measured on code it never saw, say what it can and cannot do.
+download. It is a demo-sized model, trained for {training["hours"]:.1f} hours on {training["device"]}: the figures
+below, measured on code it never saw, say what it can and cannot do.
 
 - architecture: {info["architecture"]}
 - context: {recipe["seq_len"]} tokens; vocabulary: {info["vocab_size"]} (byte-level BPE trained on the corpus)

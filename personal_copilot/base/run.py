@@ -132,7 +132,7 @@ def measure(model_dir: Path, corpus_dir: Path, recipe: BaseRecipe, config: Build
 def _size_rationale(recipe: BaseRecipe, parameters: int, tokens: int, hours: float) -> str:
     return (
         f"{parameters / 1e6:.1f}M parameters saw {tokens / 1e6:.0f}M tokens ({tokens / parameters:.1f} per parameter) "
-        f"in {hours:.1f} h. Measured on this CPU before training (bf16, batch 8×{recipe.seq_len}, other jobs running): "
+        f"in {hours:.1f} h. Measured on this CPU before training (bf16, batch 8×{recipe.seq_len}, other jobs on): "
         "~2.5k tokens/s at 6.8M parameters against ~0.7k at 12.6M and ~0.5k at 27.8M under the same load, so "
         "within a few CPU hours a bigger model would see under 2 tokens per parameter, far from the Chinchilla "
         "optimum of ~20; a smaller one (3–4M) would be closer to it but too shallow for fill-in-the-middle, which "
