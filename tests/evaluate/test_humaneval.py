@@ -164,7 +164,8 @@ def test_a_run_with_surrogates_and_line_separators_writes_every_verdict_and_the_
     ]
     path = tmp_path / "c.jsonl"
     path.write_text("".join(json.dumps({"task_id": "HumanEval/0", "completion": c}) + "\n" for c in completions))
-    report = run_humaneval(HumanEvalConfig(completions=path, output=tmp_path / "out", workers=2, timeout=2.0))
+    settings = HumanEvalSettings(workers=2, timeout=2.0)
+    report = run_humaneval(HumanEvalConfig(completions=path, output=tmp_path / "out", humaneval=settings))
     samples, skipped = read_completions(tmp_path / "out" / "samples.jsonl", {"HumanEval/0": zero})
     assert [s.completion for s in samples] == completions and not skipped
     results = [json.loads(line)["result"] for line in (tmp_path / "out" / "samples.jsonl").read_text().split("\n")[:3]]

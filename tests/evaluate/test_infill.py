@@ -186,7 +186,8 @@ def test_fim_on_the_tiny_model_writes_holes_and_per_kind_and_repository_scores(l
     holes = [json.loads(line) for line in (out / "holes.jsonl").read_text().splitlines()]
     assert len(holes) == report.overall.holes == 9
     assert set(holes[0]) == {
-        "repo_id", "file_path", "line", "kind", "middle", "generated", "exact_match", "edit_similarity", "parses"
+        "repo_id", "file_path", "line", "kind", "before", "middle", "after", "generated", "exact_match",
+        "edit_similarity", "parses",
     }  # fmt: skip
     eval_repos = read_run_record(lora_run).data_splits[0]["eval_repos"]
     assert set(report.by_repository) == set(eval_repos)

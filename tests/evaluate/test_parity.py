@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from personal_copilot.evaluate import HumanEvalConfig, load_problems, run_humaneval
+from personal_copilot.evaluate import HumanEvalConfig, HumanEvalSettings, load_problems, run_humaneval
 
 TIMEOUT = 2.0
 """Seconds per sample (the harness's default is 3; the import of asyncio alone can take a second on a busy 2-core
@@ -161,7 +161,11 @@ def test_verdicts_equal_the_reference_harness_but_for_the_deliberate_limits(tmp_
             f.write(json.dumps(sample, ensure_ascii="\ud800" in sample["completion"]) + "\n")
 
     reference = reference_verdicts(path)
-    report = run_humaneval(HumanEvalConfig(completions=path, output=tmp_path / "ours", workers=2, timeout=TIMEOUT))
+    report = run_humaneval(
+        HumanEvalConfig(
+            completions=path, output=tmp_path / "ours", humaneval=HumanEvalSettings(workers=2, timeout=TIMEOUT)
+        )
+    )
     lines = (tmp_path / "ours" / "samples.jsonl").read_text(encoding="utf-8").split("\n")
     ours = [json.loads(line) for line in lines if line]
 
