@@ -6,6 +6,7 @@ says what to do instead. The refusals are the short list in `REFUSED` (and the t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,6 @@ from personal_copilot.errors import PcopilotError
 
 pytestmark = pytest.mark.slow
 
-BASE_VOCABULARY = 1024
-"""The session tokenizer's size: every producer keeps it except the chat run (ChatML adds two tokens)."""
 CHAT_TOKENS = ["<|im_start|>", "<|im_end|>"]
 CONVERSATION = [
     {"role": "user", "content": "How do I reverse a list?"},
@@ -142,7 +141,11 @@ def _train(model: Path | str, data: list[Path], output: Path, **overrides) -> Pa
 
 
 def _vocabulary(producer: str) -> int:
-    return BASE_VOCABULARY + (len(CHAT_TOKENS) if producer == "train chat" else 0)
+    """The tokenizer size a producer's model has: the base's (the test points PCOPILOT_BASE_MODEL at it), plus the
+    chat run's ChatML tokens."""
+    return _tokenizer_size(Path(os.environ["PCOPILOT_BASE_MODEL"])) + (
+        len(CHAT_TOKENS) if producer == "train chat" else 0
+    )
 
 
 def _tokenizer_size(folder: Path) -> int:

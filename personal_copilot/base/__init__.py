@@ -3,13 +3,4 @@
 from personal_copilot.base.recipe import RECIPES, BaseRecipe, RecipeName
 from personal_copilot.base.shipped import BASE_ALIAS, ENV_VAR, base_model_dir, sha256_of, shipped_dir
 
-__all__ = [
-    "BASE_ALIAS",
-    "ENV_VAR",
-    "RECIPES",
-    "BaseRecipe",
-    "RecipeName",
-    "base_model_dir",
-    "sha256_of",
-    "shipped_dir",
-]
+__all__ = ["BASE_ALIAS", "ENV_VAR", "RECIPES", "BaseRecipe", "RecipeName", "base_model_dir", "sha256_of", "shipped_dir"]
