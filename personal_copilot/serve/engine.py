@@ -22,7 +22,7 @@ from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria
 
 from personal_copilot.dataset import FimEncoder, detect_family
 from personal_copilot.errors import PcopilotError
-from personal_copilot.model_ref import load_adapters, load_base_model
+from personal_copilot.model_ref import ModelRef, load_adapters, load_base_model
 from personal_copilot.modeling import context_length, has_cuda, load_tokenizer, resolve_precision
 from personal_copilot.serve.config import ServeConfig
 from personal_copilot.serve.decoding import BatchDecoding, Row, RowSampling, RowStopping
@@ -34,7 +34,7 @@ from personal_copilot.serve.generation import (
     PreparedRequest,
     RequestError,
 )
-from personal_copilot.serve.model_source import ModelSource, check_adapter, resolve_model
+from personal_copilot.serve.model_source import base_name, check_adapter, resolve_model
 from personal_copilot.serve.prompts import PromptBuilder
 
 logger = logging.getLogger("personal_copilot.serve")
@@ -102,7 +102,7 @@ class TransformersEngine:
             name=config.name or source.name,
             base_model=source.base,
             tokenizer=source.tokenizer,
-            base_name=source.base_name,
+            base_name=base_name(source),
             adapters=tuple(adapters),
             default_adapter=source.name if source.adapter else None,
             max_input_tokens=max_input,
@@ -181,11 +181,11 @@ class TransformersEngine:
         return [row.result(seconds) for row in rows]
 
 
-def _adapter_paths(source: ModelSource, config: ServeConfig) -> dict[str, str]:
+def _adapter_paths(source: ModelRef, config: ServeConfig) -> dict[str, str]:
     """{name: directory} of the run's adapter (named after the run) and of --adapters."""
-    adapters = {source.name: source.adapter} if source.adapter else {}
+    adapters = {source.name: str(source.adapter)} if source.adapter else {}
     for name, path in config.adapter_paths().items():
-        if name in adapters or name in (source.name, source.base_name):
+        if name in adapters or name in (source.name, base_name(source)):
             raise PcopilotError(f"--adapters {name}={path}: the name {name!r} is taken; choose another")
         adapters[name] = str(check_adapter(name, path))
     return adapters
