@@ -119,23 +119,20 @@ def produced(
 def _train(model: Path | str, data: list[Path], output: Path, **overrides) -> Path:
     from personal_copilot.train import OptimSettings, TrainConfig, run_train
 
-    config = TrainConfig(
-        model=str(model),
-        data=[str(d) for d in data],
-        output=output,
-        seq_len=64,
-        max_steps=2,
-        batch_size=2,
-        gradient_accumulation_steps=1,
-        eval_steps=0,
-        eval_fraction=0.0 if overrides.get("task") == "chat" else 0.1,
-        save_steps=100,
-        logging_steps=1,
-        gradient_checkpointing=False,
-        precision="fp32",
-        optim=OptimSettings(learning_rate=1e-2, warmup_steps=0),
-        **overrides,
-    )
+    values = {
+        "seq_len": 64,
+        "max_steps": 2,
+        "batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "eval_steps": 0,
+        "eval_fraction": 0.0 if overrides.get("task") == "chat" else 0.1,
+        "save_steps": 100,
+        "logging_steps": 1,
+        "gradient_checkpointing": False,
+        "precision": "fp32",
+        "optim": OptimSettings(learning_rate=1e-2, warmup_steps=0),
+    }
+    config = TrainConfig(model=str(model), data=[str(d) for d in data], output=output, **(values | overrides))
     run_train(config)
     return output
 
