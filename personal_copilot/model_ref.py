@@ -85,6 +85,19 @@ def resolve_model_ref(value: str, flag: str = "--model") -> ModelRef:
         PcopilotError: a path that does not exist, a folder that holds no model or adapter (with what it holds), an
             adapter whose base cannot be found, or `base` when the embedded base is not installed.
     """
+    folder = locate_folder(value, flag)
+    if folder is None:
+        return ModelRef(value=value, kind="hub", base=value, tokenizer=value)
+    return _resolve_folder(value, folder, flag)
+
+
+def locate_folder(value: str, flag: str = "--model") -> Path | None:
+    """The folder `value` names: the embedded base for `base`, a quickstart run's model folder for the run, the
+    folder itself (`~` expanded, resolved); None for a hub id.
+
+    Raises:
+        PcopilotError: a path that does not exist, or `base` when the embedded base is not installed.
+    """
     if value == BASE_ALIAS:
         folder = base_model_dir()
         if not (folder / MODEL_CONFIG).is_file():
@@ -92,23 +105,24 @@ def resolve_model_ref(value: str, flag: str = "--model") -> ModelRef:
                 f"{flag} {BASE_ALIAS}: the embedded base model is not at {folder}; build it with `pcopilot base "
                 "build`, or point PCOPILOT_BASE_MODEL at a model folder"
             )
-        return _resolve_folder(value, folder.resolve(), flag)
+        return folder.resolve()
     path = Path(value).expanduser()
     if path.is_dir():
-        return _resolve_folder(value, path.resolve(), flag)
+        record = read_run_record(path)
+        inner = (
+            (record.model_dir or (QUICKSTART_MODEL_DIR if record.stage == "quickstart" else None)) if record else None
+        )
+        return (path / inner).resolve() if inner and (path / inner).is_dir() else path.resolve()
     if path.exists() or looks_local(value):
         raise PcopilotError(
             f"{flag} {value}: no such directory: give a model or adapter folder, a run folder, a hub id "
             f"(owner/name) or {BASE_ALIAS}"
         )
-    return ModelRef(value=value, kind="hub", base=value, tokenizer=value)
+    return None
 
 
 def _resolve_folder(value: str, path: Path, flag: str) -> ModelRef:
     record = read_run_record(path)
-    inner = record.model_dir or (QUICKSTART_MODEL_DIR if record.stage == "quickstart" else None) if record else None
-    if inner and (path / inner).is_dir():
-        return _resolve_folder(value, (path / inner).resolve(), flag)
     if (path / ADAPTER_CONFIG).is_file():
         return _resolve_adapter(value, path, record, flag)
     if (path / MODEL_CONFIG).is_file():

@@ -24,7 +24,7 @@ os.environ.update(
 )
 
 
-SLOW_FIXTURES = {"lora_run", "produced", "engine", "server", "gguf_f16", "tuned_model", "run_tokenizer", "qlora_run"}
+SLOW_FIXTURES = {"lora_run", "produce", "engine", "server", "gguf_f16", "tuned_model", "run_tokenizer", "qlora_run"}
 """Fixtures that train, serve or convert: a test using one is slow."""
 SLOW_CALLS = re.compile(
     r"\b(run_train|run_export_gguf|run_compare|run_fim|run_loss|run_humaneval|run_quickstart|run_serve)\(|"

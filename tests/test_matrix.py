@@ -6,6 +6,7 @@ says what to do instead. The refusals are the short list in `REFUSED` (and the t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,6 @@ from personal_copilot.errors import PcopilotError
 
 pytestmark = pytest.mark.slow
 
-BASE_VOCABULARY = 1024
-"""The session tokenizer's size: every producer keeps it except the chat run (ChatML adds two tokens)."""
 CHAT_TOKENS = ["<|im_start|>", "<|im_end|>"]
 CONVERSATION = [
     {"role": "user", "content": "How do I reverse a list?"},
@@ -70,10 +69,10 @@ REFUSED: dict[tuple[str, str], str] = {
 
 
 @pytest.fixture(scope="session")
-def produced(
-    tiny_models: dict[str, Path], lora_run: Path, collected: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    """{producer: the --model value of its output}, each built once."""
+def produce(
+    request: pytest.FixtureRequest, tiny_models: dict[str, Path], collected: Path, tmp_path_factory
+) -> Callable[[str], str]:
+    """produce(producer) -> the --model value of that producer's output, built the first time it is asked for."""
     from personal_copilot.adapters import (
         CombineConfig,
         MergeConfig,
@@ -87,62 +86,88 @@ def produced(
 
     root = tmp_path_factory.mktemp("matrix")
     llama = tiny_models["llama"]
-    chats = root / "chats.jsonl"
-    chats.write_text("".join(json.dumps({"messages": CONVERSATION}) + "\n" for _ in range(8)))
-    outputs = {
-        "train lora": lora_run,
-        "train qlora": _train(llama, [collected], root / "qlora", method="qlora"),
-        "train full": _train(llama, [collected], root / "full", method="full"),
-        "train chat": _train(llama, [chats], root / "chat", task="chat"),
-        "adapters merge": root / "merged",
-        "adapters scale": root / "scaled",
-        "adapters combine": root / "combined",
-        "adapters transfer": root / "transferred",
-        "quickstart run": root / "quickstart",
-        "HF model folder": llama,
-        "PEFT folder": root / "peft",
+    built: dict[str, str] = {}
+
+    def lora() -> Path:
+        return request.getfixturevalue("lora_run")
+
+    def chat() -> Path:
+        chats = root / "chats.jsonl"
+        chats.write_text("".join(json.dumps({"messages": CONVERSATION}) + "\n" for _ in range(8)))
+        return _train(llama, [chats], root / "chat", task="chat")
+
+    def combine() -> Path:
+        adapters = [f"tuned={lora()}", f"half={produce('adapters scale')}"]
+        return run_combine(CombineConfig(adapters=adapters, method="cat", output=root / "combined")).output
+
+    def transfer() -> Path:
+        shutil.copytree(llama, root / "sibling-llama")
+        config = TransferConfig(adapter=str(lora()), base=str(root / "sibling-llama"), output=root / "transferred")
+        return run_transfer(config).output
+
+    def quickstart() -> Path:
+        shutil.copytree(lora(), root / "quickstart" / "run", ignore=shutil.ignore_patterns("checkpoint-*"))
+        write_run_config(root / "quickstart", "quickstart", {})
+        return root / "quickstart"
+
+    def peft() -> Path:
+        (root / "peft").mkdir()
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            shutil.copy(lora() / name, root / "peft")
+        return root / "peft"
+
+    builders: dict[str, Callable[[], Path | str]] = {
+        "train lora": lora,
+        "train qlora": lambda: _train(llama, [collected], root / "qlora", method="qlora"),
+        "train full": lambda: _train(llama, [collected], root / "full", method="full"),
+        "train chat": chat,
+        "adapters merge": lambda: run_merge(MergeConfig(adapter=str(lora()), output=root / "merged")).output,
+        "adapters combine": combine,
+        "adapters scale": lambda: (
+            run_scale(ScaleConfig(adapter=str(lora()), weight=0.5, output=root / "scaled")).output
+        ),
+        "adapters transfer": transfer,
+        "quickstart run": quickstart,
+        "embedded base": lambda: "base",
+        "HF model folder": lambda: llama,
+        "PEFT folder": peft,
     }
-    run_merge(MergeConfig(adapter=str(lora_run), output=outputs["adapters merge"]))
-    run_scale(ScaleConfig(adapter=str(lora_run), weight=0.5, output=outputs["adapters scale"]))
-    adapters = [f"tuned={lora_run}", f"half={outputs['adapters scale']}"]
-    run_combine(CombineConfig(adapters=adapters, method="cat", output=outputs["adapters combine"]))
-    sibling = root / "sibling-llama"
-    shutil.copytree(llama, sibling)
-    run_transfer(TransferConfig(adapter=str(lora_run), base=str(sibling), output=outputs["adapters transfer"]))
-    shutil.copytree(lora_run, outputs["quickstart run"] / "run", ignore=shutil.ignore_patterns("checkpoint-*"))
-    write_run_config(outputs["quickstart run"], "quickstart", {})
-    outputs["PEFT folder"].mkdir()
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
-        shutil.copy(lora_run / name, outputs["PEFT folder"])
-    return {name: str(path) for name, path in outputs.items()} | {"embedded base": "base"}
+
+    def produce(producer: str) -> str:
+        if producer not in built:
+            built[producer] = str(builders[producer]())
+        return built[producer]
+
+    return produce
 
 
 def _train(model: Path | str, data: list[Path], output: Path, **overrides) -> Path:
     from personal_copilot.train import OptimSettings, TrainConfig, run_train
 
-    config = TrainConfig(
-        model=str(model),
-        data=[str(d) for d in data],
-        output=output,
-        seq_len=64,
-        max_steps=2,
-        batch_size=2,
-        gradient_accumulation_steps=1,
-        eval_steps=0,
-        eval_fraction=0.0 if overrides.get("task") == "chat" else 0.1,
-        save_steps=100,
-        logging_steps=1,
-        gradient_checkpointing=False,
-        precision="fp32",
-        optim=OptimSettings(learning_rate=1e-2, warmup_steps=0),
-        **overrides,
-    )
+    values = {
+        "seq_len": 64,
+        "max_steps": 2,
+        "batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "eval_steps": 0,
+        "eval_fraction": 0.0 if overrides.get("task") == "chat" else 0.1,
+        "save_steps": 100,
+        "logging_steps": 1,
+        "gradient_checkpointing": False,
+        "precision": "fp32",
+        "optim": OptimSettings(learning_rate=1e-2, warmup_steps=0),
+    }
+    config = TrainConfig(model=str(model), data=[str(d) for d in data], output=output, **(values | overrides))
     run_train(config)
     return output
 
 
 def _vocabulary(producer: str) -> int:
-    return BASE_VOCABULARY + (len(CHAT_TOKENS) if producer == "train chat" else 0)
+    """The tokenizer size a producer's model has: the base's (the test points PCOPILOT_BASE_MODEL at it), plus the
+    chat run's ChatML tokens."""
+    return _tokenizer_size(Path(os.environ["PCOPILOT_BASE_MODEL"])) + (
+        len(CHAT_TOKENS) if producer == "train chat" else 0
+    )
 
 
 def _tokenizer_size(folder: Path) -> int:
@@ -179,7 +204,7 @@ def _eval_loss(value: str, producer: str, collected: Path, out: Path) -> None:
     assert run_loss(config).scores.rows == 2
     loaded = load_for_eval(resolve_model(config)[0], "fp32")
     assert len(loaded.tokenizer) == _vocabulary(producer) and loaded.family.name == "starcoder"
-    assert loaded.model.get_input_embeddings().num_embeddings >= len(loaded.tokenizer)
+    assert loaded.model.config.vocab_size >= len(loaded.tokenizer)  # grown to a chat run's tokenizer
 
 
 def _serve(config) -> None:
@@ -249,16 +274,23 @@ CONSUMER_RUNS: dict[str, Callable[[str, str, Path, Path], None]] = {
 @pytest.mark.parametrize("consumer", CONSUMERS)
 @pytest.mark.parametrize("producer", PRODUCERS)
 def test_every_output_works_in_every_stage(
-    producer: str, consumer: str, produced: dict[str, str], tiny_models, collected: Path, tmp_path: Path, monkeypatch
+    producer: str,
+    consumer: str,
+    produce: Callable[[str], str],
+    tiny_models,
+    collected: Path,
+    tmp_path: Path,
+    monkeypatch,
 ) -> None:
     monkeypatch.setenv("PCOPILOT_BASE_MODEL", str(tiny_models["llama"]))
     run = CONSUMER_RUNS[consumer]
     refusal = REFUSED.get((producer, consumer))
+    value = produce(producer)
     if refusal is None:
-        run(produced[producer], producer, collected, tmp_path)
+        run(value, producer, collected, tmp_path)
     else:
         with pytest.raises(PcopilotError, match=refusal):
-            run(produced[producer], producer, collected, tmp_path)
+            run(value, producer, collected, tmp_path)
 
 
 def test_the_docs_table_is_the_matrix() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from personal_copilot.configs import RunRecord, read_run_record
 from personal_copilot.errors import PcopilotError
-from personal_copilot.model_ref import ADAPTER_CONFIG, require_model, resolve_model_ref, tokenizer_size
+from personal_copilot.model_ref import ADAPTER_CONFIG, locate_folder, require_model, resolve_model_ref, tokenizer_size
 from personal_copilot.modeling import has_tokenizer
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -84,8 +84,8 @@ class AdapterDir:
 
 def read_adapter(path: str | Path) -> AdapterDir:
     """Reads a LoRA adapter folder (or a training run holding one); fails with what the folder is instead."""
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
+    folder = locate_folder(str(path), "--adapter")
+    if folder is None:
         raise PcopilotError(f"adapter {str(path)!r} is not a folder: give an adapter folder or a pcopilot train run")
     config_path = folder / ADAPTER_CONFIG
     if not config_path.is_file():

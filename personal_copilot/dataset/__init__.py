@@ -15,6 +15,7 @@ from personal_copilot.dataset.families import (
     ModelFamily,
     detect_family,
     get_family,
+    stop_token_ids,
 )
 from personal_copilot.dataset.fim import EncodedDocument, apply_fim, choose_layout, choose_span, document_rng
 from personal_copilot.dataset.packing import IGNORE_INDEX, TrainingRow, pack_sequences, split_sequences
@@ -58,5 +59,6 @@ __all__ = [
     "run_tokenizer",
     "split_by_repository",
     "split_sequences",
+    "stop_token_ids",
     "train_tokenizer",
 ]

@@ -197,3 +197,22 @@ def get_family(tokenizer_or_name: Any) -> ModelFamily:
             "model's tokenizer, build one with `pcopilot tokenizer`, or set --fim.rate 0 to train without FIM"
         )
     return family
+
+
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")
+"""Chat templates' end-of-turn tokens: a completion ends there too."""
+
+
+def stop_token_ids(
+    tokenizer: Any, family: ModelFamily | None, eos_ids: int | list[int] | None = None
+) -> frozenset[int]:
+    """The token ids that end a completion of a model (serving and evaluation alike): every special token of the
+    tokenizer, its end of text, the family's tokens, chat end-of-turn tokens and the checkpoint's own `eos_ids`."""
+    ids = set(tokenizer.all_special_ids)
+    ids.update([eos_ids] if isinstance(eos_ids, int) else eos_ids or [])
+    vocabulary = tokenizer.get_vocab()
+    names = [*END_OF_TURN_TOKENS, *(family.special_tokens if family else [])]
+    ids.update(vocabulary[name] for name in names if name in vocabulary)
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return frozenset(ids)

@@ -1,7 +1,7 @@
 """Training examples built on the fly from a collected dataset: read shards -> split -> FIM -> pack, streaming.
 
     stream = ExampleStream(list_shards(data), FimEncoder(tokenizer), FimConfig(), seq_len=2048, split=split)
-    trainer = Trainer(..., train_dataset=stream.as_torch_dataset())  # with max_steps; use_cache=False
+    for row in stream.rows(partition, num_partitions): ...  # `pcopilot train` wraps this for its DataLoader
 
 Memory stays bounded by one batch of documents (plus the shuffle buffer). Partition `k` of `n` (a DataLoader worker)
 takes every n-th document, so workers share the corpus without overlap; a document's FIM example never depends on the
@@ -15,7 +15,6 @@ import random
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 from personal_copilot.dataset.config import FimConfig
 from personal_copilot.dataset.encoder import FimEncoder
@@ -115,9 +114,3 @@ class ExampleStream:
 
     def __iter__(self) -> Iterator[TrainingRow[RowSource]]:
         return self.rows()
-
-    def as_torch_dataset(self) -> Any:
-        """This stream as a `torch.utils.data.IterableDataset` of {input_ids, labels, position_ids} for a Trainer."""
-        from personal_copilot.dataset.torch_dataset import TorchExampleStream
-
-        return TorchExampleStream(self)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from personal_copilot.dataset import FimEncoder, Layout
+from personal_copilot.dataset import FimEncoder, Layout, stop_token_ids
 from personal_copilot.evaluate.models import LoadedModel
 
 Advance = Callable[[int], None]
@@ -84,10 +84,7 @@ class ModelGenerator:
         self.model, self.tokenizer, self.family = loaded.model, loaded.tokenizer, loaded.family
         self.batch_size, self.context_tokens, self.layout = batch_size, context_tokens, layout
         self._encoder: FimEncoder | None = None
-        stop_tokens = [*self.family.stop, *filter(None, [self.family.fim.end])] if self.family else []
-        vocabulary = self.tokenizer.get_vocab()
-        eos = {self.tokenizer.eos_token_id} - {None}
-        self.stop_ids = sorted({vocabulary[t] for t in stop_tokens if t in vocabulary} | eos)
+        self.stop_ids = sorted(stop_token_ids(self.tokenizer, self.family))
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
         self.truncated_prompts = 0
         """Prompts cut (from the start of a completion prompt, around the hole of a FIM prompt) to fit the model."""

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
-from personal_copilot.dataset import FimEncoder, detect_family
+from personal_copilot.dataset import FimEncoder, detect_family, stop_token_ids
 from personal_copilot.errors import PcopilotError
-from personal_copilot.model_ref import load_adapters, load_base_model
+from personal_copilot.model_ref import ModelRef, load_adapters, load_base_model
 from personal_copilot.modeling import context_length, has_cuda, load_tokenizer, resolve_precision
 from personal_copilot.serve.config import ServeConfig
 from personal_copilot.serve.decoding import BatchDecoding, Row, RowSampling, RowStopping
@@ -34,14 +34,13 @@ from personal_copilot.serve.generation import (
     PreparedRequest,
     RequestError,
 )
-from personal_copilot.serve.model_source import ModelSource, check_adapter, resolve_model
+from personal_copilot.serve.model_source import base_name, check_adapter, resolve_model
 from personal_copilot.serve.prompts import PromptBuilder
 
 logger = logging.getLogger("personal_copilot.serve")
 BASE_ROW = "__base__"
 """PEFT's adapter name for rows that use the bare base model."""
 DEFAULT_MAX_NEW_TOKENS = 512
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")
 
 
 def model_context(model: Any) -> int:
@@ -102,7 +101,7 @@ class TransformersEngine:
             name=config.name or source.name,
             base_model=source.base,
             tokenizer=source.tokenizer,
-            base_name=source.base_name,
+            base_name=base_name(source),
             adapters=tuple(adapters),
             default_adapter=source.name if source.adapter else None,
             max_input_tokens=max_input,
@@ -115,7 +114,7 @@ class TransformersEngine:
             device=parameter.device.type,
             parameters=sum(p.numel() for p in model.parameters()),
         )
-        stop_ids = _stop_ids(tokenizer, encoder, eos_ids)
+        stop_ids = stop_token_ids(tokenizer, encoder.family, eos_ids)
         return cls(model, tokenizer, info, builder, stop_ids, config.fim_stop_at_block_end)
 
     def prepare(self, request: GenerationRequest) -> PreparedRequest:
@@ -181,11 +180,11 @@ class TransformersEngine:
         return [row.result(seconds) for row in rows]
 
 
-def _adapter_paths(source: ModelSource, config: ServeConfig) -> dict[str, str]:
+def _adapter_paths(source: ModelRef, config: ServeConfig) -> dict[str, str]:
     """{name: directory} of the run's adapter (named after the run) and of --adapters."""
-    adapters = {source.name: source.adapter} if source.adapter else {}
+    adapters = {source.name: str(source.adapter)} if source.adapter else {}
     for name, path in config.adapter_paths().items():
-        if name in adapters or name in (source.name, source.base_name):
+        if name in adapters or name in (source.name, base_name(source)):
             raise PcopilotError(f"--adapters {name}={path}: the name {name!r} is taken; choose another")
         adapters[name] = str(check_adapter(name, path))
     return adapters
@@ -249,16 +248,3 @@ def _load_adapters(model: Any, adapters: dict[str, str], base: str) -> Any:
         if trained_on and trained_on != base:
             logger.warning("adapter %r was trained on %s, served on %s", name, trained_on, base)
     return load_adapters(model, adapters, base)
-
-
-def _stop_ids(tokenizer: Any, encoder: FimEncoder, eos_ids: int | list[int] | None) -> frozenset[int]:
-    """Every special token, the family's tokens and the checkpoint's end-of-sequence ids."""
-    ids = set(tokenizer.all_special_ids)
-    ids.update([eos_ids] if isinstance(eos_ids, int) else eos_ids or [])
-    family = encoder.family
-    names = [*END_OF_TURN_TOKENS, *(family.special_tokens if family else [])]
-    vocabulary = tokenizer.get_vocab()
-    ids.update(vocabulary[name] for name in names if name in vocabulary)
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return frozenset(ids)

@@ -1,46 +1,32 @@
 """What `--model` and `--adapters` point at, for serving: `personal_copilot.model_ref`'s answer, with serve's own
-policy on top (a bare adapter folder is served with `--model BASE --adapters NAME=PATH`; names for the API)."""
+policy on top (a bare adapter folder is served as `--model BASE --adapters NAME=PATH`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from personal_copilot.errors import PcopilotError
-from personal_copilot.model_ref import require_adapter, resolve_model_ref
+from personal_copilot.model_ref import ModelRef, require_adapter, resolve_model_ref
 
 
-@dataclass(frozen=True)
-class ModelSource:
-    base: str
-    """Hub id or directory of the base model's weights."""
-    adapter: str | None
-    """Directory of the run's LoRA adapter (None: the weights are the model)."""
-    tokenizer: str
-    family: str | None
-    """FIM family a stage recorded."""
-    name: str
-    """Default served name."""
-    base_name: str
-    """Name of the bare base model."""
-
-
-def resolve_model(model: str) -> ModelSource:
-    """Where the weights, adapter and tokenizer of `--model` are.
+def resolve_model(model: str) -> ModelRef:
+    """The model `--model` names; its adapter (a run's, a combined one) is what plain requests get.
 
     Raises:
         PcopilotError: a bare adapter folder (with the command that serves it), or what `resolve_model_ref` refuses.
     """
     ref = resolve_model_ref(model)
-    base_name = Path(ref.base).name if Path(ref.base).is_dir() else ref.base
-    if ref.adapter is None:
-        return ModelSource(ref.base, None, ref.tokenizer, ref.family, ref.name, ref.name)
-    if ref.record is None:
+    if ref.adapter is not None and ref.record is None:
         raise PcopilotError(
             f"{ref.adapter} holds a LoRA adapter, not a model: serve its base with --model {ref.base} --adapters "
             f"NAME={ref.adapter}, or give the training run directory it came from"
         )
-    return ModelSource(ref.base, str(ref.adapter), ref.tokenizer, ref.family, ref.name, base_name)
+    return ref
+
+
+def base_name(ref: ModelRef) -> str:
+    """The name the bare base model is served under: its folder's name, or its hub id."""
+    return Path(ref.base).name if Path(ref.base).is_dir() else ref.base
 
 
 def check_adapter(name: str, path: str) -> Path:

@@ -127,7 +127,8 @@ class TrainConfig:
     fim: FimConfig = field(default_factory=FimConfig)
     """Fill-in-the-middle (task fim)."""
     extra_training_args: dict[str, Any] = field(default_factory=dict)
-    """Any other transformers TrainingArguments, passed through as they are (e.g. {dataloader_num_workers: 2})."""
+    """Any other transformers TrainingArguments, passed through as they are (e.g. {dataloader_num_workers: 2}: each
+    DataLoader worker reads its own share of the documents)."""
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)

@@ -27,6 +27,9 @@ from personal_copilot.errors import PcopilotError
 from personal_copilot.train.chat import tokenize_conversation
 from personal_copilot.train.config import TrainConfig
 
+RowFactory = Callable[[int, int, int], Iterator[dict]]
+"""(epoch, partition, number of partitions) -> that partition of a source's training rows for that epoch."""
+
 _SHUFFLE_DOCUMENTS = 1024
 
 
@@ -65,35 +68,41 @@ class TrainingData:
 class InterleavedRows:
     """An endless iterable of training rows drawn from several row factories with probabilities ∝ weights.
 
-    `factories[i](epoch)` returns source i's rows for that epoch; an exhausted source starts its next epoch.
+    `factories[i](epoch, k, n)` returns partition k of n of source i's rows for that epoch (a DataLoader worker reads
+    one partition, so workers never yield the same row); an exhausted source starts its next epoch.
     """
 
-    def __init__(self, factories: list[Callable[[int], Iterator[dict]]], weights: list[float], seed: int) -> None:
+    def __init__(self, factories: list[RowFactory], weights: list[float], seed: int) -> None:
         self.factories, self.weights, self.seed = factories, weights, seed
 
-    def __iter__(self) -> Iterator[dict[str, list[int]]]:
-        rng = random.Random(f"interleave/{self.seed}")
+    def rows(self, partition: int = 0, num_partitions: int = 1) -> Iterator[dict[str, list[int]]]:
+        rng = random.Random(f"interleave/{self.seed}/{partition}")
         epochs = [0] * len(self.factories)
-        iterators = [factory(0) for factory in self.factories]
+        iterators = [factory(0, partition, num_partitions) for factory in self.factories]
         while True:
             index = rng.choices(range(len(iterators)), weights=self.weights)[0] if len(iterators) > 1 else 0
             row = next(iterators[index], None)
             if row is None:
                 epochs[index] += 1
-                iterators[index] = self.factories[index](epochs[index])
+                iterators[index] = self.factories[index](epochs[index], partition, num_partitions)
                 row = next(iterators[index], None)
                 if row is None:
-                    raise PcopilotError("a --data source has no training rows")
+                    raise PcopilotError("a --data source has no training rows (for each DataLoader worker)")
             yield row
+
+    def __iter__(self) -> Iterator[dict[str, list[int]]]:
+        return self.rows()
 
 
 def as_torch_iterable(rows: InterleavedRows) -> Any:
-    """Wraps the interleave as a torch IterableDataset (torch is imported here, not at module import)."""
-    from torch.utils.data import IterableDataset
+    """The interleave as a torch IterableDataset whose DataLoader workers each read their own partition (torch is
+    imported here, not at module import)."""
+    from torch.utils.data import IterableDataset, get_worker_info
 
     class _Rows(IterableDataset):
         def __iter__(self) -> Iterator[dict[str, list[int]]]:
-            return iter(rows)
+            worker = get_worker_info()
+            return rows.rows(worker.id, worker.num_workers) if worker else rows.rows()
 
     return _Rows()
 
@@ -161,10 +170,10 @@ def build_fim_data(config: TrainConfig, tokenizer: Any, encoder: FimEncoder, out
                 shuffle_buffer=_SHUFFLE_DOCUMENTS if side == "train" else 0,
             )
 
-        def rows(epoch: int, stream: Callable[[str], ExampleStream] = stream) -> Iterator[dict[str, list[int]]]:
+        def rows(epoch: int, k: int, n: int, stream: Callable[[str], ExampleStream] = stream) -> Iterator[dict]:
             train = stream("train")
             train.set_epoch(epoch)
-            return (_as_features(row) for row in train)
+            return (_as_features(row) for row in train.rows(k, n))
 
         factories.append(rows)
         weights.append(source.weight)
@@ -232,10 +241,10 @@ def build_chat_data(config: TrainConfig, tokenizer: Any) -> TrainingData:
         )
         evaluation += eval_rows[: max(1, config.eval_rows // len(config.data))]
 
-        def rows(epoch: int, train_rows: list[dict] = train_rows) -> Iterator[dict[str, list[int]]]:
+        def rows(epoch: int, k: int, n: int, train_rows: list[dict] = train_rows) -> Iterator[dict]:
             order = list(range(len(train_rows)))
             random.Random(f"{config.seed}/{epoch}").shuffle(order)
-            return (train_rows[i] for i in order)
+            return (train_rows[i] for i in order[k::n])
 
         factories.append(rows)
         weights.append(source.weight)

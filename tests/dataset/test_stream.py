@@ -92,19 +92,6 @@ def test_the_stream_reads_one_side_of_the_split(collected: Path, encoder: FimEnc
     assert train.isdisjoint(held_out) and len(train) == 3
 
 
-def test_torch_dataset_through_dataloader_workers(collected: Path, encoder: FimEncoder) -> None:
-    from torch.utils.data import DataLoader
-    from transformers import default_data_collator
-
-    stream = _stream(collected, encoder, seq_len=64)
-    expected = sorted(tuple(row.input_ids) for k in range(2) for row in stream.rows(k, 2))
-    loader = DataLoader(stream.as_torch_dataset(), batch_size=4, num_workers=2, collate_fn=default_data_collator)
-    batches = list(loader)
-    assert {tuple(b["input_ids"].shape[1:]) for b in batches} == {(64,)}
-    assert set(batches[0]) == {"input_ids", "labels", "position_ids"}
-    assert sorted(tuple(row.tolist()) for b in batches for row in b["input_ids"]) == expected
-
-
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_packed_documents_do_not_attend_to_each_other(attention: str) -> None:
     """A document's logits in a packed row equal its logits alone: transformers turns position ids that restart into

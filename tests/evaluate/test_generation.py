@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from personal_copilot.dataset import stop_token_ids
 from personal_copilot.evaluate import ModelGenerator, ModelSpec, load_for_eval
 from personal_copilot.evaluate.generation import cut_at_stops
 
@@ -60,7 +61,8 @@ def test_fim_prompts_are_the_familys_template_and_it_stops_at_its_tokens(generat
     middle_id = spy.tokenizer.convert_tokens_to_ids("<fim_middle>")
     assert [ids.count(middle_id) for ids in spy.prompts] == [1, 1]  # a sentinel spelled in the code stays text
     vocabulary = spy.tokenizer.get_vocab()
-    assert spy.stop_ids == sorted(vocabulary[t] for t in ("<|endoftext|>", "<file_sep>"))
+    assert {vocabulary[t] for t in ("<|endoftext|>", "<file_sep>", "<fim_middle>")} <= set(spy.stop_ids)
+    assert spy.stop_ids == sorted(stop_token_ids(spy.tokenizer, spy.family))  # the server's stops too
 
 
 def test_prompts_too_long_for_the_model_are_cut_around_the_hole(generator: ModelGenerator) -> None:

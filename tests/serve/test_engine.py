@@ -222,7 +222,7 @@ def test_a_training_run_serves_its_adapter_by_default(lora_run: Path, tiny_model
 def test_bad_model_and_adapter_paths_are_user_errors(tmp_path: Path, tiny_models, lora_run: Path) -> None:
     with pytest.raises(PcopilotError, match="no such directory"):
         TransformersEngine.load(ServeConfig(model=str(tmp_path / "missing")))
-    with pytest.raises(PcopilotError, match=r"nor a LoRA adapter \(adapter_config\.json\)"):
+    with pytest.raises(PcopilotError, match=r"neither a model \(config\.json\) nor a LoRA adapter"):
         TransformersEngine.load(ServeConfig(model=str(tiny_models["llama"]), adapters=[f"x={tmp_path}"]))
     with pytest.raises(PcopilotError, match="holds a LoRA adapter, not a model"):
         TransformersEngine.load(ServeConfig(model=str(lora_run / "checkpoint-8")))

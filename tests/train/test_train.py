@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from personal_copilot.errors import PcopilotError
 from personal_copilot.train import OptimSettings, TrainConfig, run_train
 from personal_copilot.train import run as train_run
+from personal_copilot.train.metrics import read_metrics
 
 QUICK = {
     "seq_len": 64,
@@ -140,10 +141,14 @@ def test_scratch_model_keeps_its_base_for_the_adapter(collected: Path, tmp_path:
 
 def test_existing_checkpoints_need_resume(tiny_models, collected: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    run_train(config(tiny_models["llama"], collected, out, max_steps=2))
+    with pytest.raises(PcopilotError, match="holds no complete checkpoint; use --resume auto"):
+        run_train(config(tiny_models["llama"], collected, out, max_steps=2, resume=True))
+    first = run_train(config(tiny_models["llama"], collected, out, max_steps=2, resume="auto", logging_steps=10))
+    assert first.resumed_from is None and first.train_loss is not None  # a run shorter than --logging_steps
+    assert [m["step"] for m in read_metrics(out / "metrics.jsonl") if "loss" in m] == [2]
     with pytest.raises(PcopilotError, match="--resume true"):
         run_train(config(tiny_models["llama"], collected, out, max_steps=4))
-    report = run_train(config(tiny_models["llama"], collected, out, max_steps=4, resume=True))
+    report = run_train(config(tiny_models["llama"], collected, out, max_steps=4, resume="auto"))
     assert report.resumed_from == "checkpoint-2" and report.steps == 4
 
 
@@ -216,3 +221,22 @@ def test_push_to_hub_uploads_the_run_without_checkpoints(
     assert upload["folder_path"] == str(out) and "checkpoint-*" in upload["ignore_patterns"]
     assert report.pushed_to == "https://huggingface.co/team/copilot"
     assert json.loads((out / "report.json").read_text())["pushed_to"] == report.pushed_to
+
+
+def test_dataloader_workers_each_read_their_own_rows(tiny_models, collected: Path, tmp_path: Path) -> None:
+    """The training dataset `run_train` hands the Trainer, read by a DataLoader with two workers: each worker yields
+    its own partition of the documents, so no row comes twice (the old wrapper yielded every row once per worker)."""
+    from torch.utils.data import DataLoader
+    from transformers import default_data_collator
+
+    from personal_copilot.dataset import FimEncoder
+    from personal_copilot.modeling import load_tokenizer
+    from personal_copilot.train.data import build_fim_data
+
+    cfg = config(tiny_models["llama"], collected, tmp_path / "run", eval_fraction=0.0)
+    tokenizer = load_tokenizer(str(tiny_models["llama"]))
+    data = build_fim_data(cfg, tokenizer, FimEncoder(tokenizer), cfg.output)
+    loader = DataLoader(data.train, batch_size=1, num_workers=2, collate_fn=default_data_collator)
+    rows = [tuple(batch["input_ids"][0].tolist()) for _, batch in zip(range(12), loader, strict=False)]
+    by_worker = [set(rows[0::2]), set(rows[1::2])]  # the DataLoader takes batches from its workers in turn
+    assert len(by_worker[0]) == len(by_worker[1]) == 6 and not by_worker[0] & by_worker[1]
