@@ -77,14 +77,11 @@ class BaseReport:
 
 
 def _device() -> str:
-    from personal_copilot.modeling import has_cuda
-
-    if has_cuda():
-        import torch
-
-        return torch.cuda.get_device_name(0)
+    """Where this process trains, in words (the model card's "trained on")."""
     import torch
 
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
