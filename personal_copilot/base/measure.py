@@ -12,7 +12,7 @@ import gzip
 import lzma
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +40,6 @@ class FimFigures:
     exact_match: float
     edit_similarity: float
     parse_rate: float | None
-
-
-@dataclass
-class Measurements:
-    compression: dict[str, Compression]
-    fim: dict[str, FimFigures]
-    """Per hole kind, and `all`."""
-    humaneval_pass_at_1: float | None
-    humaneval_problems: int
-    generation_tokens_per_second: float
-    examples: list[dict[str, str]]
-    """A few held-out holes with the model's completion (for the model card)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def read_texts(parquet: Path, max_bytes: int) -> list[str]:

@@ -39,8 +39,6 @@ class BaseRecipe:
     """Share of standard-library top-level modules held out as the general-code test set."""
     heldout_packages: int = 3
     """Whole packages held out as a second general-code test set."""
-    max_tokens_per_file: int = 0
-    """0: whole files."""
     seed: int = 0
 
 

@@ -31,7 +31,8 @@ from personal_copilot.evaluate import (
     LossSettings,
     run_compare,
 )
-from personal_copilot.modeling import cpu_precision
+from personal_copilot.model_ref import load_adapters, load_base_model
+from personal_copilot.modeling import cpu_precision, load_tokenizer
 from personal_copilot.quickstart.config import QuickstartConfig
 from personal_copilot.quickstart.general import GeneralCode, general_code
 from personal_copilot.quickstart.report import Example, ReportContent, Row, Verdict, judge, write_reports
@@ -178,16 +179,12 @@ def general_bits_per_byte(base: Path, run: Path, held_out: Path, max_bytes: int,
     """Bits per byte of the held-out standard-library modules for the base and for the base with the adapter."""
     import math
 
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     texts = read_texts(held_out, max_bytes)
     size = sum(len(t.encode()) for t in texts)
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
+    tokenizer = load_tokenizer(str(base))
+    model = load_base_model(str(base), precision="fp32").eval()
     base_bits = model_nats(model, tokenizer, texts, seq_len)[0] / math.log(2) / size
-    tuned = PeftModel.from_pretrained(model, run).eval()
+    tuned = load_adapters(model, {"tuned": run}, str(base)).eval()
     tuned_bits = model_nats(tuned, tokenizer, texts, seq_len)[0] / math.log(2) / size
     return base_bits, tuned_bits
 
@@ -278,7 +275,7 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
     stderr.print(f"[bold]2/4[/bold] fine-tuning the base ({base}) on your code (LoRA, FIM) …")
     tune = tune_config(config.profile, base, seq_len, out / "data", general, out / "run")
     data_files = [*sorted((out / "data" / "data").glob("*.parquet")), general.replay]
-    tune_key = _fingerprint(record["sha256"], _files_fingerprint(data_files), asdict(tune) | {"resume": None})
+    tune_key = _fingerprint(record["sha256"], _files_fingerprint(data_files), asdict(tune))
     train, tune_reused = _tune(tune, tune_key, state)
     state["tune"] = tune_key
     write_atomic(state_path, json.dumps(state))
