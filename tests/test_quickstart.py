@@ -21,7 +21,9 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_quickstart_runs_the_loop_then_reuses_it(test_base: Path, source: Path, tmp_path: Path, capsys) -> None:
+def test_quickstart_runs_the_loop_then_reuses_it(
+    test_base: Path, source: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "qs"
     argv = ["quickstart", "--profile", "test", "--sources", str(source), "--output", str(out), "--workers", "1"]
     assert main(argv) == 0
@@ -58,6 +60,27 @@ def test_quickstart_runs_the_loop_then_reuses_it(test_base: Path, source: Path, 
     assert main(argv) == 0
     again = json.loads((out / "report.json").read_text())
     assert again["reused"] == ["fine-tune", "evaluation"] and again["rows"] == report["rows"]
+
+    # Killed after a checkpoint but before the end: the next run resumes from the checkpoint instead of starting over.
+    (out / "run" / "report.json").unlink()
+    (out / "run" / "adapter_model.safetensors").unlink()
+    assert main(argv) == 0
+    resumed = json.loads((out / "report.json").read_text())
+    assert resumed["train"]["resumed_from"] == "checkpoint-4" and "fine-tune" not in resumed["reused"]
+
+    # The run folder is claimed for its inputs before training starts, so a kill in the first fine-tune is resumed.
+    state = out / ".pcopilot" / "quickstart.json"
+    state.write_text("{}")
+
+    claimed = []
+
+    def killed(config):
+        claimed.append(json.loads(state.read_text()).get("tune"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("personal_copilot.quickstart.run.run_train", killed)
+    assert main(argv) != 0
+    assert claimed and claimed[0]
 
 
 def test_default_source_is_this_project() -> None:

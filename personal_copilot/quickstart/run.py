@@ -149,14 +149,16 @@ def _files_fingerprint(paths: list[Path]) -> list[tuple[str, int]]:
     return [(p.name, p.stat().st_size) for p in sorted(paths)]
 
 
-def _tune(config: TrainConfig, key: str, state: dict[str, str]) -> tuple[TrainReport, bool]:
-    """Runs the fine-tune, or reuses a finished one made from the same inputs; a run of other inputs starts over."""
+def _tune(config: TrainConfig, key: str, state: dict[str, Any], state_path: Path) -> tuple[TrainReport, bool]:
+    """Runs the fine-tune, resumes an interrupted one, or reuses a finished one made from the same inputs (`key`);
+    a run made from other inputs starts over. The key is recorded before training, so a killed run resumes."""
     run = config.output
-    finished = (run / "report.json").is_file() and (run / "adapter_model.safetensors").is_file()
-    if finished and state.get("tune") == key:
+    if state.get("tune") == key and (run / "report.json").is_file() and (run / "adapter_model.safetensors").is_file():
         return read_train_report(run), True
     if run.exists() and state.get("tune") != key:
         shutil.rmtree(run)  # made from other code or settings: its checkpoints cannot be resumed
+    state["tune"] = key
+    write_atomic(state_path, json.dumps(state))
     return run_train(config), False
 
 
@@ -276,9 +278,7 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartReport:
     tune = tune_config(config.profile, base, seq_len, out / "data", general, out / "run")
     data_files = [*sorted((out / "data" / "data").glob("*.parquet")), general.replay]
     tune_key = _fingerprint(record["sha256"], _files_fingerprint(data_files), asdict(tune))
-    train, tune_reused = _tune(tune, tune_key, state)
-    state["tune"] = tune_key
-    write_atomic(state_path, json.dumps(state))
+    train, tune_reused = _tune(tune, tune_key, state, state_path)
     stderr.print("[bold]3/4[/bold] evaluating base vs tuned on held-out files …")
     eval_key = _fingerprint(tune_key, EVAL[config.profile], config.workers)
     own_dir = out / "eval" / "own_code"
