@@ -7,6 +7,7 @@ checkpoint) and a finished step is never redone:
 DIR/collected/        `pcopilot collect` of the standard library and the permissive packages (deduplicated)
 DIR/corpus/           train.parquet, heldout_stdlib.parquet, heldout_packages.parquet, corpus.json (last)
 DIR/run/              `pcopilot train` (full, scratch model, FIM): model, tokenizer, checkpoints, metrics, loss.png
+DIR/run/legs/N.json   train's report of the leg that ended at step N (the recipe's `legs`, then `max_steps`)
 ```
 """
 
@@ -33,6 +34,7 @@ from personal_copilot.configs import write_atomic
 
 CORPUS_FILE = "corpus.json"
 SPLITS = ("train", "heldout_stdlib", "heldout_packages")
+LEGS_DIR = "legs"
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,9 @@ def _is_stdlib(repo_id: str) -> bool:
     return repo_id == STDLIB_REPO or repo_id.startswith(f"{STDLIB_REPO}:")
 
 
-def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
-    """The recipe as a `pcopilot train` config: full training of a scratch model on the training split, with FIM."""
+def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path, max_steps: int | None = None) -> Any:
+    """The recipe as a `pcopilot train` config: full training of a scratch model on the training split, with FIM,
+    up to `max_steps` (the recipe's by default; a leg's end when it is trained in legs)."""
     from personal_copilot.dataset import FimConfig
     from personal_copilot.train import OptimSettings, TrainConfig
 
@@ -127,7 +130,7 @@ def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
         output=run,
         method="full",
         seq_len=recipe.seq_len,
-        max_steps=recipe.max_steps,
+        max_steps=max_steps or recipe.max_steps,
         batch_size=recipe.batch_size,
         gradient_accumulation_steps=1,
         eval_fraction=0.0,
@@ -158,10 +161,17 @@ def pretraining_precision(recipe: BaseRecipe) -> str:
     return cpu_precision() if recipe.precision == "auto" else recipe.precision
 
 
-def pretrain(recipe: BaseRecipe, corpus: Corpus, run: Path) -> Any:
-    """Pretrains (or resumes, or reuses a finished run) and returns train's report."""
+def pretrain(recipe: BaseRecipe, corpus: Corpus, run: Path) -> tuple[Any, float]:
+    """Pretrains leg by leg (each resumes the last checkpoint with the cosine schedule stretched to its own end),
+    reusing finished legs; returns the last leg's train report and the hours of all legs."""
     from personal_copilot.train import read_train_report, run_train
 
-    if (run / "report.json").is_file() and (run / "model.safetensors").is_file():
-        return read_train_report(run)
-    return run_train(pretrain_config(recipe, corpus, run))
+    seconds = 0.0
+    for steps in (*recipe.legs, recipe.max_steps):
+        record = run / LEGS_DIR / f"{steps}.json"
+        if not record.is_file():
+            run_train(pretrain_config(recipe, corpus, run, steps))
+            record.parent.mkdir(exist_ok=True)
+            write_atomic(record, (run / "report.json").read_text())
+        seconds += json.loads(record.read_text())["seconds"]
+    return read_train_report(run), seconds / 3600

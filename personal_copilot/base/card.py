@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 
@@ -13,6 +14,19 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def _legs_line(legs: list[int]) -> str:
+    """How a base trained in legs got there: each leg resumed the last with the cosine schedule stretched."""
+    if len(legs) < 2:
+        return ""
+    stretches = ", then ".join(
+        f"resumed at step {start:,} with the schedule stretched to {end:,}" for start, end in pairwise(legs)
+    )
+    return (
+        f"- trained in legs: steps 0–{legs[0]:,} with a cosine schedule ending there, {stretches} (the learning rate "
+        "jumping back to the stretched schedule's value at that step, as in a warm restart)\n"
+    )
 
 
 def render_card(info: dict[str, Any]) -> str:
@@ -94,7 +108,7 @@ Generation: {figures["generation_tokens_per_second"]} tokens/s (greedy, batch 1,
 - recipe `{info["recipe_name"]}`: {", ".join(f"{k}={v}" for k, v in recipe.items())}
 - {training["steps"]:,} steps, {training["tokens_seen"]:,} tokens, {training["hours"]:.2f} hours on
   {training["device"]} ({training["precision"]}); final training loss {training["train_loss"]:.3f}
-- why this size: {info["size_rationale"]}
+{_legs_line(training.get("legs", []))}- why this size: {info["size_rationale"]}
 
 ![pretraining loss](loss.png)
 

@@ -40,6 +40,9 @@ class BaseRecipe:
     heldout_packages: int = 3
     """Whole packages held out as a second general-code test set."""
     seed: int = 0
+    legs: tuple[int, ...] = ()
+    """Steps at which pretraining stopped and resumed with the schedule stretched to the next leg (or `max_steps`):
+    the shipped base was trained for 2,100 steps, then given more compute; a rebuild retraces the same legs."""
 
 
 RECIPES: dict[str, BaseRecipe] = {
@@ -48,9 +51,10 @@ RECIPES: dict[str, BaseRecipe] = {
         vocab_size=8192,
         seq_len=512,
         batch_size=16,
-        max_steps=2100,
+        max_steps=4800,
         learning_rate=1e-3,
         warmup_steps=100,
+        legs=(2100,),
     ),
     "tiny": BaseRecipe(
         model="scratch:tiny",
@@ -72,6 +76,7 @@ RECIPES: dict[str, BaseRecipe] = {
         max_steps=6,
         learning_rate=3e-3,
         warmup_steps=0,
+        legs=(3,),
         precision="fp32",
         packages=False,
         stdlib_modules=("json", "http", "logging", "urllib", "wsgiref", "concurrent"),

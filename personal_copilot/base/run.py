@@ -144,7 +144,7 @@ def run_build(config: BuildConfig) -> BaseReport:
     out.mkdir(parents=True, exist_ok=True)
     corpus = build_corpus(recipe, out, config.workers)
     run = out / "run"
-    train = pretrain(recipe, corpus, run)
+    train, hours = pretrain(recipe, corpus, run)
     model_dir = out / "model"
     model_dir.mkdir(exist_ok=True)
     parameters = export_model(run, model_dir)
@@ -154,7 +154,8 @@ def run_build(config: BuildConfig) -> BaseReport:
         "steps": train.steps,
         "tokens_seen": train.tokens_seen,
         "train_loss": train.train_loss,
-        "hours": round(train.seconds / 3600, 3),
+        "hours": round(hours, 3),
+        "legs": [*recipe.legs, recipe.max_steps],
         "tokens_per_second": train.tokens_per_second,
         "device": _device(),
         "precision": pretraining_precision(recipe),

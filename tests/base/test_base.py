@@ -75,7 +75,11 @@ def test_build_holds_out_modules_trains_measures_and_writes_a_card(test_build: P
     assert compression["bytes"] > 0 and 0 < compression["model"] < 16 and 0 < compression["xz"] < 8
     assert set(record["measurements"]["fim"]) == {"all", "line", "rest_of_line", "block"}
     assert record["training"]["steps"] == 6 and record["training"]["tokens_seen"] > 0
+    assert record["training"]["legs"] == [3, 6]  # trained to step 3, then resumed with the schedule stretched to 6
+    legs = [json.loads((test_build / "run" / "legs" / f"{n}.json").read_text()) for n in (3, 6)]
+    assert [leg["steps"] for leg in legs] == [3, 6] and legs[1]["resumed_from"] == "checkpoint-3"
     card = (test_build / "model" / "README.md").read_text()
+    assert "resumed at step 3 with the schedule stretched to 6" in card
     assert record["sha256"] in card and "| standard library |" in card and "## Packages learned from" in card
     for name in ("model.safetensors", "config.json", "tokenizer.json", "loss.png"):
         assert (test_build / "model" / name).is_file()
