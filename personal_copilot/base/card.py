@@ -81,9 +81,10 @@ below, measured on code it never saw, say what it can and cannot do.
 ## Held-out figures
 
 Measured on files it never trained on: a slice of the standard library (whole modules: {held_modules}) and whole
-packages ({held_packages}). Bits per byte count every token of each file, left to right, in windows of
-{recipe["seq_len"]} tokens; gzip and xz compress each file on its own, as the model sees each file alone (and xz
-the whole set at once, a harder baseline).
+packages ({held_packages}). Bits per byte count every token of each file once, left to right, in windows of
+{recipe["seq_len"]} tokens sliding by half a window (each token predicted from at least {recipe["seq_len"] // 2} tokens
+before it, or all of them near the file's start); gzip and xz compress each file on its own, as the model sees each
+file alone (and xz the whole set at once, a harder baseline).
 
 {compression}
 

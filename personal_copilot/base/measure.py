@@ -70,32 +70,40 @@ def compressor_bits_per_byte(texts: list[str]) -> tuple[float, float, float]:
 def model_nats(model: Any, tokenizer: Any, texts: list[str], seq_len: int, batch_size: int = 8) -> tuple[float, int]:
     """Total negative log-likelihood (nats) of every token of every text, left to right, and the token count.
 
-    Each text starts after an end-of-text token (as documents follow each other in training) and is cut into
-    windows of `seq_len`; each token is predicted once, from the tokens before it in its window.
+    Each text starts after an end-of-text token (as documents follow each other in training) and is read in windows
+    of `seq_len` that slide by half a window: each token is predicted once, from at least half a window of the tokens
+    before it (all of them near a file's start), as a reader that cannot hold a whole file keeps its recent part.
     """
     import torch
 
     eos = tokenizer.eos_token_id
-    windows: list[list[int]] = []
+    windows: list[tuple[list[int], int]] = []  # (tokens, predictions already made by the window before)
+    carried = seq_len // 2
     for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
-        ids = [eos, *ids]
-        windows += [ids[start : start + seq_len + 1] for start in range(0, len(ids) - 1, seq_len)]
-    windows.sort(key=len)
+        ids, start, skip = [eos, *ids], 0, 0
+        while True:
+            windows.append((ids[start : start + seq_len + 1], skip))
+            end = start + seq_len + 1
+            if end >= len(ids):
+                break
+            start, skip = end - 1 - carried, carried
+    windows.sort(key=lambda window: len(window[0]))
     total, count = 0.0, 0
     with torch.inference_mode():
-        for start in range(0, len(windows), batch_size):
-            batch = windows[start : start + batch_size]
-            width = max(map(len, batch))
+        for first in range(0, len(windows), batch_size):
+            batch = windows[first : first + batch_size]
+            width = max(len(tokens) for tokens, _ in batch)
             ids = torch.full((len(batch), width), eos, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, window in enumerate(batch):
-                ids[row, : len(window)] = torch.tensor(window)
-                mask[row, : len(window)] = 1
+            scored = torch.zeros((len(batch), width - 1), dtype=torch.bool)
+            for row, (tokens, skip) in enumerate(batch):
+                ids[row, : len(tokens)] = torch.tensor(tokens)
+                mask[row, : len(tokens)] = 1
+                scored[row, skip : len(tokens) - 1] = True
             logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits.float()
             losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-            keep = mask[:, 1:].bool()
-            total += losses[keep].sum().item()
-            count += int(keep.sum())
+            total += losses[scored].sum().item()
+            count += int(scored.sum())
     return total, count
 
 

@@ -114,3 +114,31 @@ def test_the_shipped_base_is_complete_and_its_weights_match_the_card() -> None:
     assert (model / "model.safetensors").stat().st_size < 40_000_000
     standard_library = record["measurements"]["compression"]["standard library"]
     assert standard_library["model"] < standard_library["xz"]  # it compresses held-out Python better than xz
+
+
+def test_model_nats_scores_each_token_once_with_half_a_window_of_context(tiny_models: dict[str, Path]) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from personal_copilot.base.measure import model_nats
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_models["llama"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["llama"])
+    texts = ["def add(a, b):\n    return a + b\n" * 12, "x = 1\n"]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    assert lengths[0] > 64  # the first text spans several 32-token windows
+
+    def full_context_nats(text: str, window: int) -> float:
+        ids = torch.tensor([[tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]])
+        with torch.inference_mode():
+            logits = model(input_ids=ids[:, :-1]).logits.float()
+        losses = torch.nn.functional.cross_entropy(logits[0], ids[0, 1:], reduction="none")
+        return losses[:window].sum().item()
+
+    tokens = model_nats(model, tokenizer, texts, seq_len=32)[1]
+    assert tokens == sum(lengths)  # every token of every file is predicted once
+    whole, whole_tokens = model_nats(model, tokenizer, texts, seq_len=512)  # one window per file
+    assert whole_tokens == tokens
+    assert whole == pytest.approx(full_context_nats(texts[0], 512) + full_context_nats(texts[1], 512), rel=1e-4)
+    first_window = model_nats(model, tokenizer, [tokenizer.decode(tokenizer(texts[0])["input_ids"][:32])], 32)[0]
+    assert first_window == pytest.approx(full_context_nats(texts[0], 32), rel=1e-4)  # the first window starts the file
