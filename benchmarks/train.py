@@ -84,8 +84,8 @@ def train_plain(run: Path, method: str, data: Path, args: argparse.Namespace) ->
         FimConfig,
         FimEncoder,
         list_shards,
-        read_document_keys,
-        split_by_repository,
+        read_document_sizes,
+        split_documents,
     )
 
     tokenizer = AutoTokenizer.from_pretrained(run / "base")
@@ -97,7 +97,7 @@ def train_plain(run: Path, method: str, data: Path, args: argparse.Namespace) ->
             model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
         )
     shards = list_shards(data)
-    split = split_by_repository(read_document_keys(shards), 0.05, 0)
+    split = split_documents(read_document_sizes(shards), 0.05, 0)
     stream = ExampleStream(shards, FimEncoder(tokenizer), FimConfig(), seq_len=args.seq_len, split=split)
     rows = []
     for row in stream:

@@ -1,8 +1,9 @@
 """Stage 2, `pcopilot dataset` / `pcopilot tokenizer`: a collected dataset -> what a code model trains on.
 
 The model-family registry (FIM sentinels, stop tokens, repository context), FIM transforms (PSM/SPM, char or token
-level, uniform or line spans), packing with per-document position ids, the split held out by repository, a streaming
-example builder a Trainer can iterate, and a byte-level BPE tokenizer trainer. Importing it imports no torch.
+level, uniform or line spans), packing with per-document position ids, the train / eval split (files within each
+repository, or whole repositories), a streaming example builder a Trainer can iterate, and a byte-level BPE tokenizer
+trainer. Importing it imports no torch.
 """
 
 from personal_copilot.dataset.config import DatasetConfig, FimConfig, TokenizerConfig
@@ -19,16 +20,29 @@ from personal_copilot.dataset.families import (
 )
 from personal_copilot.dataset.fim import EncodedDocument, apply_fim, choose_layout, choose_span, document_rng
 from personal_copilot.dataset.packing import IGNORE_INDEX, TrainingRow, pack_sequences, split_sequences
-from personal_copilot.dataset.reader import Document, iter_documents, list_shards, read_document_keys
+from personal_copilot.dataset.reader import (
+    Document,
+    iter_documents,
+    list_shards,
+    read_document_keys,
+    read_document_sizes,
+)
 from personal_copilot.dataset.report import DatasetReport, TokenizerReport
 from personal_copilot.dataset.run import load_tokenizer, run_dataset, run_tokenizer
-from personal_copilot.dataset.splits import DatasetSplit, split_by_repository
+from personal_copilot.dataset.splits import (
+    MIN_REPOSITORIES_FOR_REPOSITORY_SPLIT,
+    DatasetSplit,
+    RepositoryShare,
+    SplitBy,
+    split_documents,
+)
 from personal_copilot.dataset.stream import ExampleStream
 from personal_copilot.dataset.tokenizer import train_tokenizer
 
 __all__ = [
     "FAMILIES",
     "IGNORE_INDEX",
+    "MIN_REPOSITORIES_FOR_REPOSITORY_SPLIT",
     "DatasetConfig",
     "DatasetReport",
     "DatasetSplit",
@@ -41,6 +55,8 @@ __all__ = [
     "FimSentinels",
     "Layout",
     "ModelFamily",
+    "RepositoryShare",
+    "SplitBy",
     "TokenizerConfig",
     "TokenizerReport",
     "TrainingRow",
@@ -55,9 +71,10 @@ __all__ = [
     "load_tokenizer",
     "pack_sequences",
     "read_document_keys",
+    "read_document_sizes",
     "run_dataset",
     "run_tokenizer",
-    "split_by_repository",
+    "split_documents",
     "split_sequences",
     "stop_token_ids",
     "train_tokenizer",

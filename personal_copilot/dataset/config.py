@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from personal_copilot.dataset.families import FamilyName
+from personal_copilot.dataset.splits import SplitBy
 
 
 @dataclass
@@ -59,7 +60,10 @@ class DatasetConfig:
     split: Literal["train", "eval"] = "train"
     """Which side of the train/eval split to write."""
     eval_fraction: float = 0.1
-    """Share of repositories held out for evaluation (of files, when the dataset has one repository)."""
+    """Share held out for evaluation: of the files of each repository (--split_by file), or of the repositories."""
+    split_by: SplitBy = "auto"
+    """file: hold out files within every repository, so each is trained on and evaluated; repository: hold out whole
+    repositories; auto: by repository from 10 repositories on, else by file."""
     repo_context: bool = False
     """Put the repository name and file path before each document (families with such tokens: qwen, starcoder)."""
     fim: FimConfig = field(default_factory=FimConfig)

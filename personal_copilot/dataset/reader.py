@@ -55,3 +55,20 @@ def read_document_keys(shards: Sequence[Path]) -> list[tuple[str, str]]:
         table = pq.read_table(shard, columns=["repo_id", "file_path"])
         keys += zip(table.column("repo_id").to_pylist(), table.column("file_path").to_pylist(), strict=True)
     return keys
+
+
+def read_document_sizes(shards: Sequence[Path]) -> list[tuple[str, str, int]]:
+    """The (repo_id, file_path, bytes of UTF-8 content) of every document: the `num_bytes` column of a collected
+    dataset, or the content's length in shards that have no such column."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    documents: list[tuple[str, str, int]] = []
+    for shard in shards:
+        names = pq.read_schema(shard).names
+        size_column = "num_bytes" if "num_bytes" in names else "content"
+        table = pq.read_table(shard, columns=["repo_id", "file_path", size_column])
+        sizes = table.column(size_column) if size_column == "num_bytes" else pc.binary_length(table.column("content"))
+        columns = (table.column("repo_id").to_pylist(), table.column("file_path").to_pylist(), sizes.to_pylist())
+        documents += zip(*columns, strict=True)
+    return documents

@@ -33,7 +33,6 @@ class DatasetReport:
         return 0
 
     def print(self) -> None:
-        held = self.split.eval_repos if self.split.by == "repository" else self.split.eval_files
         print_summary(
             "pcopilot dataset",
             [
@@ -49,7 +48,7 @@ class DatasetReport:
                 ("padding tokens", self.padding_tokens),
                 (f"split by {self.split.by}", f"{self.side} side written"),
                 ("documents: train / eval", f"{self.split.train_documents} / {self.split.eval_documents}"),
-                (f"held out ({len(held)})", ", ".join(held[:5]) + (" …" if len(held) > 5 else "")),
+                *self.split.summary_rows(),
                 ("seconds", self.seconds),
             ],
         )

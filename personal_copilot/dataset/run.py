@@ -22,9 +22,9 @@ from personal_copilot.console import progress_bar
 from personal_copilot.dataset.config import DatasetConfig, TokenizerConfig
 from personal_copilot.dataset.encoder import FimEncoder
 from personal_copilot.dataset.families import get_family
-from personal_copilot.dataset.reader import iter_documents, list_shards, read_document_keys
+from personal_copilot.dataset.reader import iter_documents, list_shards, read_document_keys, read_document_sizes
 from personal_copilot.dataset.report import DatasetReport, TokenizerReport
-from personal_copilot.dataset.splits import split_by_repository
+from personal_copilot.dataset.splits import split_documents
 from personal_copilot.dataset.stream import ExampleStream
 from personal_copilot.dataset.tokenizer import train_tokenizer
 from personal_copilot.errors import PcopilotError
@@ -39,7 +39,7 @@ def run_dataset(config: DatasetConfig) -> DatasetReport:
     shards = list_shards(config.data)
     tokenizer = load_tokenizer(config.tokenizer)
     encoder = FimEncoder(tokenizer, config.family, require_fim=config.fim.rate > 0, repo_context=config.repo_context)
-    split = split_by_repository(read_document_keys(shards), config.eval_fraction, config.seed)
+    split = split_documents(read_document_sizes(shards), config.eval_fraction, config.seed, config.split_by)
     if (split.train_documents if config.split == "train" else split.eval_documents) == 0:
         raise PcopilotError(f"the {config.split} side of the split of {config.data} has no documents")
     stream = ExampleStream(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from personal_copilot.dataset import FamilyName
+from personal_copilot.dataset import FamilyName, SplitBy
 
 HoleKind = Literal["line", "rest_of_line", "block"]
 Benchmark = Literal["fim", "loss", "humaneval"]
@@ -45,13 +45,17 @@ class ModelOptions:
 
 @dataclass
 class HeldOutData(ModelOptions):
-    """Which model, and which files are held out: those the training run held out, or a split by repository computed
-    here."""
+    """Which model, and which files are held out: those the training run held out, or, when it held out none of the
+    data (a run with --eval_fraction 0, another dataset, no run), a split computed here."""
 
     data: str | None = None
     """Collected dataset (output directory of `pcopilot collect`); default: the dataset the training run used."""
     eval_fraction: float = 0.1
-    """Share of repositories (of files, with one repository) held out, when the split is not read from a run."""
+    """Share held out (of each repository's files, or of the repositories) when the training run held out nothing of
+    the data; a run's own held-out split is always used when it has one."""
+    split_by: SplitBy = "auto"
+    """How that share is held out: file (within every repository), repository, or auto (by repository from 10
+    repositories on)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

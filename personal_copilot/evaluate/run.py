@@ -66,7 +66,7 @@ def run_humaneval(config: HumanEvalConfig) -> HumanEvalReport:
 def run_fim(config: FimEvalConfig) -> FimReport:
     """The FIM benchmark on the held-out files; writes OUTPUT/holes.jsonl, report.json and pcopilot_config.yaml."""
     spec, record = resolve_model(config)
-    held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed)
+    held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed, config.split_by)
     tasks, skipped = fim_tasks(held_out, config.fim, config.seed)
     seed_everything(config.seed)
     generator = fim_generator(load_for_eval(spec, config.precision), config.fim, config.batch_size)
@@ -80,7 +80,7 @@ def run_fim(config: FimEvalConfig) -> FimReport:
 def run_loss(config: LossConfig) -> LossReport:
     """Held-out loss and perplexity; writes OUTPUT/report.json and pcopilot_config.yaml."""
     spec, record = resolve_model(config)
-    held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed)
+    held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed, config.split_by)
     loaded = load_for_eval(spec, config.precision)
     rows = RowSettings.of(config.loss, record, config.seed, loaded.max_positions)
     report = evaluate_loss(loaded, held_out, config.loss, rows, config.batch_size, config.output)
@@ -113,10 +113,13 @@ def compare_columns(spec: ModelSpec, record: RunRecord | None) -> dict[str, Mode
 def _settings_lines(config: CompareConfig, reports: dict[str, dict[str, Any]]) -> list[str]:
     first = next(iter(reports.values()))
     lines = [f"precision {config.precision}, batch size {config.batch_size}, seed {config.seed}"]
+    own_code = first.get("fim") or first.get("loss")
+    if own_code:
+        lines.append(f"your code: {own_code.data}, {own_code.split}")
     if "fim" in first:
         fim = first["fim"]
         lines.append(
-            f"FIM: {fim.overall.holes} holes ({', '.join(config.fim.kinds)}) from {fim.data}, {fim.split}; "
+            f"FIM: {fim.overall.holes} holes ({', '.join(config.fim.kinds)}); "
             f"{config.fim.layout} prompts of up to {config.fim.context_tokens} tokens, "
             f"{config.fim.max_new_tokens} new tokens, greedy"
         )
@@ -173,7 +176,7 @@ def run_compare(config: CompareConfig) -> CompareReport:
     out.mkdir(parents=True, exist_ok=True)
     held_out = None
     if {"fim", "loss"} & set(config.benchmarks):
-        held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed)
+        held_out = resolve_held_out(config.data, record, config.eval_fraction, config.seed, config.split_by)
     tasks, skipped = fim_tasks(held_out, config.fim, config.seed) if "fim" in config.benchmarks else ([], {})
     reports: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from personal_copilot.dataset import FamilyName, FimConfig
+from personal_copilot.dataset import FamilyName, FimConfig, SplitBy
 
 
 @dataclass
@@ -88,7 +88,11 @@ class TrainConfig:
     gradient_accumulation_steps: int = 4
     """Micro-batches per optimizer step (tokens per step = batch_size × this × seq_len × devices)."""
     eval_fraction: float = 0.1
-    """Share of repositories (of files, with one repository) held out for the eval loss."""
+    """Share of the code held out for the eval loss and `pcopilot eval`: of the files of each repository (--split_by
+    file), or of the repositories; 0 trains on everything."""
+    split_by: SplitBy = "auto"
+    """file: hold out files within every repository, so each is trained on and evaluated; repository: hold out whole
+    repositories (code the model never saw); auto: by repository from 10 repositories on, else by file."""
     eval_rows: int = 64
     """Held-out rows the eval loss is computed on."""
     eval_steps: int = 100

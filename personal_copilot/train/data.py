@@ -1,9 +1,10 @@
 """What the Trainer iterates: FIM rows from collected code, or tokenized conversations, mixed by weight.
 
 Each `--data` entry is a collected dataset directory, a Parquet/JSONL file or a hub dataset id, optionally with a
-weight (`PATH:0.7`). FIM sources are held out by repository (`personal_copilot.dataset.split_by_repository`);
-conversations by a hash of their position. Training rows come from an endless, seeded interleave of the sources, so
-a run of `max_steps` steps sees the same rows in the same order every time, and a resumed run can skip to where it was.
+weight (`PATH:0.7`). FIM sources are split by file within each repository or by repository
+(`personal_copilot.dataset.split_documents`); conversations by a hash of their position. Training rows come from an
+endless, seeded interleave of the sources, so a run of `max_steps` steps sees the same rows in the same order every
+time, and a resumed run can skip to where it was.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from personal_copilot.dataset import (
     ExampleStream,
     FimEncoder,
     list_shards,
-    read_document_keys,
-    split_by_repository,
+    read_document_sizes,
+    split_documents,
 )
 from personal_copilot.errors import PcopilotError
 from personal_copilot.train.chat import tokenize_conversation
@@ -152,8 +153,8 @@ def build_fim_data(config: TrainConfig, tokenizer: Any, encoder: FimEncoder, out
     sources = parse_data_sources(config.data)
     for index, source in enumerate(sources):
         shards = fim_shards(source.location, out, index)
-        split = split_by_repository(read_document_keys(shards), config.eval_fraction, config.seed)
-        splits.append({"data": source.location, "weight": source.weight, **_describe(split)})
+        split = split_documents(read_document_sizes(shards), config.eval_fraction, config.seed, config.split_by)
+        splits.append({"data": source.location, "weight": source.weight, **split.to_record()})
         if split.train_documents == 0:
             raise PcopilotError(f"--data {source.location!r} has no training documents")
 
@@ -186,16 +187,6 @@ def build_fim_data(config: TrainConfig, tokenizer: Any, encoder: FimEncoder, out
 
 def _as_features(row: Any) -> dict[str, list[int]]:
     return {"input_ids": row.input_ids, "labels": row.labels, "position_ids": row.position_ids}
-
-
-def _describe(split: DatasetSplit) -> dict[str, Any]:
-    return {
-        "split_by": split.by,
-        "eval_repos": list(split.eval_repos),
-        "eval_files": list(split.eval_files),
-        "train_documents": split.train_documents,
-        "eval_documents": split.eval_documents,
-    }
 
 
 def _is_held_out(index: int, eval_fraction: float, seed: int) -> bool:

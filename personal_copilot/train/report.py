@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from personal_copilot.console import print_summary
+from personal_copilot.dataset import DatasetSplit
 
 
 @dataclass
@@ -32,7 +33,7 @@ class TrainReport:
     ranks: list[dict[str, Any]] = field(default_factory=list)
     """Per process: rank, world size, trainable elements held, checksum of the trainable weights at the end."""
     data: list[dict[str, Any]] = field(default_factory=list)
-    """Per --data source: its weight and split."""
+    """Per --data source: its weight and split (what is held out: repositories or files, bytes per repository)."""
     skipped: dict[str, int] = field(default_factory=dict)
     pushed_to: str | None = None
     exit_code: int = 0
@@ -56,6 +57,12 @@ class TrainReport:
         ]
         if self.resumed_from:
             rows.append(("resumed from", self.resumed_from))
+        for source in self.data:
+            rows.append(("data", f"{source['data']} (weight {source['weight']:g})"))
+            if "split_by" in source:
+                rows += DatasetSplit.from_record(source).summary_rows()
+            else:
+                rows.append(("conversations: train / eval", f"{source['train']} / {source['eval']}"))
         rows += [(f"skipped: {reason}", count) for reason, count in self.skipped.items()]
         if self.pushed_to:
             rows.append(("pushed to", self.pushed_to))

@@ -124,11 +124,11 @@ def _scratch_tokenizer(config: TrainConfig, out: Path) -> Any:
     """The tokenizer of a scratch: run: --tokenizer, or one trained on the training side of the first --data."""
     if config.tokenizer:
         return load_tokenizer(config.tokenizer)
-    from personal_copilot.dataset import iter_documents, read_document_keys, split_by_repository
+    from personal_copilot.dataset import iter_documents, read_document_sizes, split_documents
 
     family = get_family(config.family or "starcoder")
     shards = fim_shards(parse_data_sources(config.data)[0].location, out, 0)
-    split = split_by_repository(read_document_keys(shards), config.eval_fraction, config.seed)
+    split = split_documents(read_document_sizes(shards), config.eval_fraction, config.seed, config.split_by)
 
     def training_texts():
         seen = 0

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from personal_copilot.cli import main, parse_config
-from personal_copilot.dataset import ExampleStream, FimConfig, list_shards, read_document_keys, split_by_repository
+from personal_copilot.dataset import ExampleStream, FimConfig, list_shards, read_document_sizes, split_documents
 
 
 def _read_lines(path: Path) -> list[dict]:
@@ -26,14 +26,15 @@ def test_dataset_writes_examples_config_and_report(
 
     lines = _read_lines(output)
     assert len(lines) == 5
-    split = split_by_repository(read_document_keys(list_shards(collected)), 0.1, seed=3)
+    split = split_documents(read_document_sizes(list_shards(collected)), 0.1, seed=3)
     fim = FimConfig(rate=1.0, level="token", span="line")
     stream = ExampleStream(list_shards(collected), encoder, fim, seq_len=128, seed=3, split=split)
     for line, row in zip(lines, stream, strict=False):
         assert set(line) == {"text", "input_ids", "sources"}
         assert line["input_ids"] == row.input_ids and len(line["input_ids"]) == 128
         assert line["text"] == encoder.decode(line["input_ids"])
-        assert all(s["fim"] in ("psm", "spm") and s["repo_id"] not in split.eval_repos for s in line["sources"])
+        sources = line["sources"]
+        assert all(s["fim"] in ("psm", "spm") and split.side(s["repo_id"], s["file_path"]) == "train" for s in sources)
     assert lines[0]["text"].startswith("<fim_prefix>")
     assert sorted(p.name for p in output.parent.iterdir()) == [
         "examples.jsonl",
@@ -44,16 +45,17 @@ def test_dataset_writes_examples_config_and_report(
     assert config["stage"] == "dataset" and config["config"]["fim"]["span"] == "line"
     report = json.loads((output.parent / "examples.report.json").read_text())
     assert report["examples"] == 5 and report["tokens"] == 5 * 128 and report["family"] == "starcoder"
-    assert report["split"]["by"] == "repository" and report["split"]["eval_repos"] == list(split.eval_repos)
+    assert report["split"]["by"] == "file" and report["split"]["eval_files"] == [list(f) for f in split.eval_files]
+    assert [share["repo_id"] for share in report["split"]["repositories"]] == ["alpha", "beta", "delta", "gamma"]
 
 
 def test_unpacked_eval_side(collected: Path, tokenizer_dir: Path, encoder, tmp_path: Path) -> None:
     output = tmp_path / "eval.jsonl"
     args = ["dataset", "--data", str(collected), "--tokenizer", str(tokenizer_dir), "--output", str(output)]
     flags = ["--packing", "false", "--split", "eval", "--eval_fraction", "0.25", "--num_examples", "0"]
-    assert main([*args, *flags]) == 0
+    assert main([*args, *flags, "--split_by", "repository"]) == 0
     lines = _read_lines(output)
-    split = split_by_repository(read_document_keys(list_shards(collected)), 0.25, seed=0)
+    split = split_documents(read_document_sizes(list_shards(collected)), 0.25, seed=0, by="repository")
     assert len(lines) == split.eval_documents  # every held-out document, one per line (all fit in 2048 tokens)
     assert all(len(line["sources"]) == 1 and line["input_ids"][-1] == encoder.eos_id for line in lines)
     assert {line["sources"][0]["repo_id"] for line in lines} == set(split.eval_repos)

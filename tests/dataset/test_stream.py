@@ -16,7 +16,8 @@ from personal_copilot.dataset import (
     list_shards,
     pack_sequences,
     read_document_keys,
-    split_by_repository,
+    read_document_sizes,
+    split_documents,
 )
 
 FIM = FimConfig(rate=0.5, spm_rate=0.5, level="char", span="line")
@@ -85,7 +86,7 @@ def test_unpacked_rows_are_one_document(collected: Path, encoder: FimEncoder) ->
 
 def test_the_stream_reads_one_side_of_the_split(collected: Path, encoder: FimEncoder) -> None:
     shards = list_shards(collected)
-    split = split_by_repository(read_document_keys(shards), 0.25, seed=0)
+    split = split_documents(read_document_sizes(shards), 0.25, seed=0, by="repository")
     train = {d.repo_id for d in _stream(collected, encoder, split=split).documents()}
     held_out = {d.repo_id for d in _stream(collected, encoder, split=split, side="eval").documents()}
     assert held_out == set(split.eval_repos) and len(held_out) == 1

@@ -145,12 +145,13 @@ def test_files_without_a_place_for_a_kind_have_none() -> None:
 
 def test_tasks_come_from_held_out_files_spread_over_repositories_and_kinds(collected: Path) -> None:
     held_out = resolve_held_out(str(collected), None, eval_fraction=0.5, seed=0)
-    assert len(held_out.split.eval_repos) == 2
+    assert held_out.split.by == "file" and held_out.source.startswith("split here (by file within each repository")
     tasks, _ = make_tasks(held_out, 12, ["line", "rest_of_line", "block"], seed=0)
     again, _ = make_tasks(held_out, 12, ["line", "rest_of_line", "block"], seed=0)
 
     assert tasks == again and len(tasks) == 12
-    assert {t.repo_id for t in tasks} == set(held_out.split.eval_repos)
+    assert {t.repo_id for t in tasks} == {"alpha", "beta", "gamma", "delta"}  # every repository is evaluated
+    assert all(held_out.split.side(t.repo_id, t.file_path) == "eval" for t in tasks)
     assert Counter(t.kind for t in tasks) == {"line": 4, "rest_of_line": 4, "block": 4}
     documents = {(d.repo_id, d.file_path): d.content for d in held_out.documents()}
     for t in tasks:
@@ -164,9 +165,11 @@ def test_a_runs_held_out_split_is_the_one_it_trained_without(lora_run: Path, col
     held_out = resolve_held_out(None, record, eval_fraction=0.5, seed=7)  # the run's split wins
     (trained,) = record.data_splits
     assert held_out.data == Path(trained["data"]) == collected
-    assert held_out.split.eval_repos == tuple(trained["eval_repos"])
-    assert held_out.source.startswith("held out by the training run")
-    assert {d.repo_id for d in held_out.documents()} == set(trained["eval_repos"])
+    assert held_out.split.by == trained["split_by"] == "file"
+    assert held_out.split.eval_files == tuple(map(tuple, trained["eval_files"]))
+    assert held_out.source.startswith("held out by the training run (by file within each repository")
+    assert {(d.repo_id, d.file_path) for d in held_out.documents()} == set(held_out.split.eval_files)
+    assert {d.repo_id for d in held_out.documents()} == {"alpha", "beta", "gamma", "delta"}
 
 
 def test_without_data_or_run_the_error_says_what_to_give() -> None:
@@ -189,8 +192,8 @@ def test_fim_on_the_tiny_model_writes_holes_and_per_kind_and_repository_scores(l
         "repo_id", "file_path", "line", "kind", "before", "middle", "after", "generated", "exact_match",
         "edit_similarity", "parses",
     }  # fmt: skip
-    eval_repos = read_run_record(lora_run).data_splits[0]["eval_repos"]
-    assert set(report.by_repository) == set(eval_repos)
+    eval_files = read_run_record(lora_run).data_splits[0]["eval_files"]
+    assert set(report.by_repository) == {repo for repo, _ in eval_files} == {"alpha", "beta", "gamma", "delta"}
     assert set(report.by_kind) == {"line", "rest_of_line", "block"}
     assert sum(s.holes for s in report.by_kind.values()) == 9
     single_line = [h for h in holes if h["kind"] != "block"]
