@@ -12,6 +12,7 @@ import yaml
 
 from personal_copilot.cli import main, parse_config
 from personal_copilot.errors import PcopilotError
+from personal_copilot.train.config import LoraSettings
 from personal_copilot.train.estimate import (
     GB,
     GPUS,
@@ -23,7 +24,6 @@ from personal_copilot.train.estimate import (
     memory_per_gpu,
     run_estimate,
 )
-from personal_copilot.train.config import LoraSettings
 from personal_copilot.train.estimate_config import EstimateConfig
 from personal_copilot.train.model_shape import ModelShape, read_model_shape
 
