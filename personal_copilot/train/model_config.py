@@ -1,7 +1,7 @@
-"""A model's `config.json` without its weights, for sizing it (`pcopilot estimate`): looked up first among the configs
-bundled with the package (`bundled_configs/`, the models the docs recommend, each with its source in `index.json`),
-then as a local folder, run or `base`, a `scratch:` preset, the Hugging Face cache, and only then the Hub, which fails
-at once with one line when it cannot be reached instead of retrying for half a minute."""
+"""A model's `config.json` without its weights, for sizing it (`pcopilot estimate`): a `scratch:` preset, a local
+folder (a model, a run, an adapter's base) or `base`, else the configs bundled with the package (`bundled_configs/`,
+the models the docs recommend, each with its source in `index.json`), the Hugging Face cache, and only then the Hub,
+which fails at once with one line when it cannot be reached instead of retrying for half a minute."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def bundled_config_dir(hub_id: str) -> Path | None:
 
 
 def load_model_config(model: str, scratch_vocab_size: int = 8192, max_positions: int = 2048) -> Any:
-    """The transformers config `model` names: a bundled hub id, a folder / run / `base`, a `scratch:` preset (with a
-    tokenizer of `scratch_vocab_size` entries), a cached hub id, or one fetched from the Hub.
+    """The transformers config `model` names: a `scratch:` preset (with a tokenizer of `scratch_vocab_size` entries),
+    a folder / run / adapter / `base`, a bundled hub id, a cached one, or one fetched from the Hub.
 
     Raises:
         PcopilotError: a path that does not exist or holds no config, or a hub id that is neither bundled nor cached
@@ -48,7 +48,7 @@ def load_model_config(model: str, scratch_vocab_size: int = 8192, max_positions:
 
     if is_scratch(model):
         return scratch_config(model, scratch_vocab_size, max_positions, {})
-    bundled = bundled_config_dir(model)
+    bundled = None if Path(model).expanduser().is_dir() else bundled_config_dir(model)
     if bundled is not None:
         return _read_config(str(bundled), model)
     ref = resolve_model_ref(model)
