@@ -57,19 +57,14 @@ def scratch_preset(model: str) -> ScratchPreset:
     return SCRATCH_PRESETS[name]
 
 
-def build_scratch_model(
-    model: str, tokenizer: PreTrainedTokenizerBase, max_positions: int, seed: int
-) -> PreTrainedModel:
-    """A randomly initialised causal LM of a `scratch:` preset, sized to the tokenizer, seeded."""
-    import torch
-    from transformers import AutoModelForCausalLM, GPTBigCodeConfig, LlamaConfig
+def scratch_config(model: str, vocab_size: int, max_positions: int, special_tokens: dict[str, int | None]) -> Any:
+    """The transformers config of a `scratch:` preset with `vocab_size` entries (no weights)."""
+    from transformers import GPTBigCodeConfig, LlamaConfig
 
     preset = scratch_preset(model)
-    special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
-    special["pad_token_id"] = tokenizer.pad_token_id
     if preset.model_type == "llama":
-        config = LlamaConfig(
-            vocab_size=len(tokenizer),
+        return LlamaConfig(
+            vocab_size=vocab_size,
             hidden_size=preset.hidden,
             intermediate_size=preset.intermediate,
             num_hidden_layers=preset.layers,
@@ -77,22 +72,33 @@ def build_scratch_model(
             num_key_value_heads=preset.kv_heads,
             max_position_embeddings=max_positions,
             tie_word_embeddings=True,
-            **special,
+            **special_tokens,
         )
-    else:
-        config = GPTBigCodeConfig(
-            vocab_size=len(tokenizer),
-            n_embd=preset.hidden,
-            n_inner=preset.intermediate,
-            n_layer=preset.layers,
-            n_head=preset.heads,
-            multi_query=preset.kv_heads == 1,
-            n_positions=max_positions,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-            **special,
-        )
+    return GPTBigCodeConfig(
+        vocab_size=vocab_size,
+        n_embd=preset.hidden,
+        n_inner=preset.intermediate,
+        n_layer=preset.layers,
+        n_head=preset.heads,
+        multi_query=preset.kv_heads == 1,
+        n_positions=max_positions,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        **special_tokens,
+    )
+
+
+def build_scratch_model(
+    model: str, tokenizer: PreTrainedTokenizerBase, max_positions: int, seed: int
+) -> PreTrainedModel:
+    """A randomly initialised causal LM of a `scratch:` preset, sized to the tokenizer, seeded."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    special["pad_token_id"] = tokenizer.pad_token_id
+    config = scratch_config(model, len(tokenizer), max_positions, special)
     torch.manual_seed(seed)
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
 

@@ -1,25 +1,29 @@
 """`pcopilot estimate`: GPU memory, time and cost of fine-tuning a model, from its config alone.
 
+    pcopilot estimate --config configs/train/qwen2.5-coder-7b/qlora.yaml     # the run `pcopilot train` would launch
     pcopilot estimate --model Qwen/Qwen2.5-Coder-7B --method full --gpus 8 --batch_size 1
 
 Parameters are counted exactly on the meta device (`model_shape.py`). Memory per GPU, in GB of 1e9 bytes like the
 blog (docs/estimate.md has the derivation and how it compares with the blog's measurements):
 
-- weights: 2 B/param in bf16 (full, lora); qlora keeps Linear weights in 4-bit NF4 (0.5 B/param plus 0.016 B of
-  double-quantized block constants) and embeddings, norms, biases and the output head in bf16. LoRA adds its own
-  2 B/param. FSDP adds two gathered transformer blocks (the current one and the prefetched one).
-- gradients: 2 B per trainable parameter (bf16); DDP keeps a second copy in its all-reduce buckets.
-- optimizer states: AdamW's fp32 master weight, m and v: 12 B per trainable parameter. With the two lines above a
-  trainable parameter costs 16 B: the blog's "15.5B x 16 = 248 GB" for full fine-tuning.
+- weights: 2 B/param in bf16 (full, lora; 4 in fp32); qlora keeps Linear weights in 4-bit NF4 (0.5 B/param plus
+  0.016 B of double-quantized block constants) and embeddings, norms, biases and the output head in bf16. LoRA adds
+  its own 2 B/param. FSDP adds two gathered transformer blocks (the current one and the prefetched one).
+- gradients: 2 B per trainable parameter (bf16; 4 in fp32); DDP keeps a second copy in its all-reduce buckets.
+- optimizer states: AdamW's fp32 master weight, m and v: 12 B per trainable parameter (fp32 weights are their own
+  master: 8 B). With the two lines above a trainable parameter costs 16 B: the blog's "15.5B x 16 = 248 GB" for full
+  fine-tuning.
 - activations of one micro-batch (bf16), per transformer layer after Korthikanti et al. 2022 ("Reducing Activation
   Recomputation in Large Transformer Models"), s·b·h·(34 + 5·a·s/h) bytes for GPT-3-style layers, generalized here
   to grouped/multi-query attention, the MLP's real width and gating and fp32 RMSNorm inputs; FlashAttention replaces
   the 5·a·s²·b of the scores by its 2·s·b·h output.
-  Gradient checkpointing keeps each layer's input (2·s·b·h) and recomputes one layer at a time. The output head
-  adds 10 B per logit (bf16 logits, their fp32 copy for the loss, log-softmax saved for backward).
+  In fp32 every value but the dropout masks takes twice the bytes. Gradient checkpointing keeps each layer's input
+  (2·s·b·h) and recomputes one layer at a time. The output head adds 10 B per logit (bf16 logits, their fp32 copy
+  for the loss, log-softmax saved for backward).
 - overhead: a constant (--overhead_gb) for the CUDA context, workspaces and fragmentation.
 
 fsdp divides weights, gradients and optimizer states by --gpus; activations depend on the per-GPU batch only.
+The fit of the run itself uses its --gradient_checkpointing; the report shows both.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 
 from personal_copilot.configs import write_report, write_run_config
 from personal_copilot.errors import PcopilotError
-from personal_copilot.train.estimate_config import EstimateConfig
+from personal_copilot.train.estimate_config import EstimateConfig, GpuName
 from personal_copilot.train.estimate_report import EstimateReport, GpuFit, Memory
 from personal_copilot.train.lora import lora_target_modules
 from personal_copilot.train.model_shape import ModelShape, read_model_shape
@@ -38,10 +42,11 @@ FROZEN_WEIGHT_BYTES = {"full": 2.0, "lora": 2.0, "qlora": 0.5}
 """Bytes per base parameter the blog's rule of thumb uses (full: the weight part of its 16 B)."""
 NF4_CONSTANT_BYTES = (8 / 64 + 32 / (64 * 256)) / 8
 """Per 4-bit weight: an 8-bit absmax per block of 64, and an fp32 constant per 256 absmaxes (double quantization)."""
-TRAINABLE_WEIGHT_BYTES, GRADIENT_BYTES, OPTIMIZER_BYTES = 2.0, 2.0, 12.0
-"""A trainable parameter: bf16 weight and gradient; AdamW's fp32 master copy, m and v."""
-LOGIT_BYTES = 10.0
-"""Per logit: bf16 output of the head, its fp32 copy for the loss, the fp32 log-softmax kept for backward."""
+TRAINABLE_PARAM_BYTES = 16.0
+"""A trainable parameter: its weight and gradient (2 B each in bf16, 4 in fp32) and AdamW's fp32 m and v, plus an fp32
+master copy of a 16-bit weight: 16 B either way."""
+LOGIT_BYTES = {2: 10.0, 4: 8.0}
+"""Per logit: the head's output (bf16: and its fp32 copy for the loss), the fp32 log-softmax kept for backward."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,11 @@ FSDP_WORLD_SIZES = (1, 2, 4, 8, 16, 32, 64)
 """GPU counts tried for the "GPUs needed" column."""
 
 
-def layer_activation_bytes(shape: ModelShape, seq_len: int, batch: int, flash_attention: bool) -> float:
-    """Bytes one transformer layer keeps for backward (Korthikanti et al. 2022, generalized; see docs/estimate.md)."""
+def layer_activation_bytes(
+    shape: ModelShape, seq_len: int, batch: int, flash_attention: bool, value_bytes: int = 2
+) -> float:
+    """Bytes one transformer layer keeps for backward (Korthikanti et al. 2022, generalized; see docs/estimate.md),
+    with 16-bit values (`value_bytes` 2) or fp32 ones (4)."""
     s, b, h = seq_len, batch, shape.hidden
     q_width, kv_width, f = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim, shape.intermediate
     # norm output = QKV input (2h), Q (2q), K and V (4kv), attention output = o_proj input (2q), dropout mask (h)
@@ -80,17 +88,20 @@ def layer_activation_bytes(shape: ModelShape, seq_len: int, batch: int, flash_at
     # MLP input (2h); gate and up outputs, act(gate), their product (8f) or up output and act (4f); dropout mask (h)
     mlp = s * b * (2 * h + (8 if shape.gated_mlp else 4) * f + h)
     # each of the two norms keeps its input: bf16, or fp32 where an RMSNorm upcasts (Llama, Qwen2 in transformers)
-    norms = 2 * (4 if shape.rms_norm else 2) * s * b * h
-    return attention + scores + mlp + norms
+    norms = 2 * (4 if shape.rms_norm or value_bytes == 4 else 2) * s * b * h
+    masks = 2 * s * b * h if flash_attention else 2 * s * b * h + shape.heads * s * s * b  # 1 B each, any precision
+    return (attention + scores + mlp - masks) * value_bytes / 2 + masks + norms
 
 
-def activation_bytes(shape: ModelShape, seq_len: int, batch: int, flash_attention: bool, checkpointing: bool) -> float:
+def activation_bytes(
+    shape: ModelShape, seq_len: int, batch: int, flash_attention: bool, checkpointing: bool, value_bytes: int = 2
+) -> float:
     """Activations of one micro-batch: every layer's (or, checkpointed, each layer's input and one recomputed layer)
     plus the logits."""
-    layer = layer_activation_bytes(shape, seq_len, batch, flash_attention)
-    logits = LOGIT_BYTES * seq_len * batch * shape.vocab
+    layer = layer_activation_bytes(shape, seq_len, batch, flash_attention, value_bytes)
+    logits = LOGIT_BYTES[value_bytes] * seq_len * batch * shape.vocab
     if checkpointing:
-        return shape.layers * 2 * seq_len * batch * shape.hidden + layer + logits
+        return shape.layers * value_bytes * seq_len * batch * shape.hidden + layer + logits
     return shape.layers * layer + logits
 
 
@@ -98,18 +109,19 @@ def trainable_params(shape: ModelShape, method: str) -> int:
     return shape.params if method == "full" else shape.lora_params
 
 
-def states_bytes(shape: ModelShape, method: str) -> tuple[float, float, float]:
-    """(weights, gradients, optimizer states) in bytes, summed over all GPUs."""
+def states_bytes(shape: ModelShape, method: str, value_bytes: int = 2) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer states) in bytes, summed over all GPUs, with 16-bit weights (`value_bytes` 2)
+    or fp32 ones (4)."""
     trainable = trainable_params(shape, method)
     if method == "full":
-        weights = TRAINABLE_WEIGHT_BYTES * shape.params
+        weights = value_bytes * shape.params
     elif method == "lora":
-        weights = FROZEN_WEIGHT_BYTES["lora"] * shape.params + TRAINABLE_WEIGHT_BYTES * trainable
+        weights = value_bytes * (shape.params + trainable)
     else:
         four_bit = shape.quantized_params * (FROZEN_WEIGHT_BYTES["qlora"] + NF4_CONSTANT_BYTES)
-        bf16 = 2.0 * (shape.params - shape.quantized_params)
-        weights = four_bit + bf16 + TRAINABLE_WEIGHT_BYTES * trainable
-    return weights, GRADIENT_BYTES * trainable, OPTIMIZER_BYTES * trainable
+        unquantized = value_bytes * (shape.params - shape.quantized_params)
+        weights = four_bit + unquantized + value_bytes * trainable
+    return weights, value_bytes * trainable, (TRAINABLE_PARAM_BYTES - 2 * value_bytes) * trainable
 
 
 def memory_per_gpu(
@@ -121,14 +133,14 @@ def memory_per_gpu(
     batch_size: int | None = None,
 ) -> Memory:
     """Memory of one GPU when the run uses `gpus` GPUs with `sharding` (and `batch_size`, default --batch_size)."""
-    weights, gradients, optimizer = states_bytes(shape, cfg.method)
+    weights, gradients, optimizer = states_bytes(shape, cfg.method, cfg.value_bytes)
     if gpus > 1 and sharding == "fsdp":
         gathered = 2 * weights * shape.block_params / shape.params
         weights, gradients, optimizer = weights / gpus + gathered, gradients / gpus, optimizer / gpus
     elif gpus > 1:
         gradients *= 2  # DDP's all-reduce buckets hold a second copy
     batch_size = cfg.batch_size if batch_size is None else batch_size
-    activations = activation_bytes(shape, cfg.seq_len, batch_size, cfg.flash_attention, checkpointing)
+    activations = activation_bytes(shape, cfg.seq_len, batch_size, cfg.flash_attention, checkpointing, cfg.value_bytes)
     return Memory(weights / GB, gradients / GB, optimizer / GB, activations / GB, cfg.overhead_gb)
 
 
@@ -149,16 +161,25 @@ def _fit(memory: Memory, gpu: Gpu) -> str:
     return "tight" if memory.total > TIGHT * gpu.memory_gb else "yes"
 
 
-def _gpus_needed(shape: ModelShape, cfg: EstimateConfig, gpu: Gpu) -> int | None:
+def fewest_gpus(shape: ModelShape, cfg: EstimateConfig, gpu: GpuName) -> int | None:
+    """Fewest GPUs of type `gpu` (1, 2, 4, … 64, with FSDP) whose memory holds the run `cfg` describes, with its
+    gradient checkpointing; None when 64 do not."""
     for world in FSDP_WORLD_SIZES:
-        if memory_per_gpu(shape, cfg, world, "fsdp", checkpointing=True).total <= gpu.memory_gb:
+        memory = memory_per_gpu(shape, cfg, world, "fsdp", checkpointing=cfg.gradient_checkpointing)
+        if memory.total <= GPUS[gpu].memory_gb:
             return world
     return None
 
 
+def gpus_needed(cfg: EstimateConfig, gpu: GpuName) -> int | None:
+    """Fewest GPUs of type `gpu` that fit the training run `cfg` (a `pcopilot train` config and the estimate's
+    settings) describes; reads the model's config (bundled, local, cached or from the Hub)."""
+    return fewest_gpus(read_model_shape(cfg.model, cfg.lora, cfg.scratch_vocab_size), cfg, gpu)
+
+
 def _max_batch_size(shape: ModelShape, cfg: EstimateConfig, gpu: Gpu) -> int:
-    """Largest per-GPU batch that fits with checkpointing (activations grow linearly with the batch)."""
-    one = memory_per_gpu(shape, cfg, cfg.gpus, cfg.sharding, checkpointing=True, batch_size=1)
+    """Largest per-GPU batch that fits (activations grow linearly with the batch)."""
+    one = memory_per_gpu(shape, cfg, cfg.gpus, cfg.sharding, cfg.gradient_checkpointing, batch_size=1)
     free = gpu.memory_gb - (one.total - one.activations)
     return max(0, int(free // one.activations))
 
@@ -178,15 +199,17 @@ def _notes(shape: ModelShape, cfg: EstimateConfig) -> list[str]:
     )
     if cfg.gpu == "T4":
         notes.append("T4 has no bf16: training runs in fp16 there")
+    if cfg.precision == "fp32":
+        notes.append("--precision fp32: weights, gradients and activations take 4 bytes a value, not 2")
     return notes
 
 
 def run_estimate(cfg: EstimateConfig) -> EstimateReport:
     """Reads the model's config, counts its parameters and returns the memory, fit, time and cost estimate."""
-    report = estimate(read_model_shape(cfg.model, cfg.lora), cfg)
-    if cfg.output is not None:
-        write_run_config(cfg.output, "estimate", cfg)
-        write_report(cfg.output, report)
+    report = estimate(read_model_shape(cfg.model, cfg.lora, cfg.scratch_vocab_size), cfg)
+    if cfg.report_dir is not None:
+        write_run_config(cfg.report_dir, "estimate", cfg)
+        write_report(cfg.report_dir, report)
     return report
 
 
@@ -208,7 +231,7 @@ def estimate(shape: ModelShape, cfg: EstimateConfig) -> EstimateReport:
             without_checkpointing=_fit(without_gc, gpu),
             with_checkpointing=_fit(with_gc, gpu),
             max_batch_size=_max_batch_size(shape, cfg, gpu),
-            gpus_needed=_gpus_needed(shape, cfg, gpu),
+            gpus_needed=fewest_gpus(shape, cfg, name),
         )
         for name, gpu in GPUS.items()
     ]
@@ -243,7 +266,9 @@ def estimate(shape: ModelShape, cfg: EstimateConfig) -> EstimateReport:
         gpus=cfg.gpus,
         sharding=cfg.sharding,
         flash_attention=cfg.flash_attention,
-        states_gb=sum(states_bytes(shape, cfg.method)) / GB,
+        precision="fp32" if cfg.value_bytes == 4 else "bf16",
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        states_gb=sum(states_bytes(shape, cfg.method, cfg.value_bytes)) / GB,
         rule_of_thumb_gb=rule_bytes / GB,
         rule_of_thumb=rule,
         without_checkpointing=without_gc,

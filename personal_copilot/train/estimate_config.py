@@ -1,58 +1,37 @@
-"""Settings of `pcopilot estimate` (imports nothing heavy, so `pcopilot estimate --help` answers at once)."""
+"""Settings of `pcopilot estimate`: every setting of `pcopilot train` (so a train YAML or command line estimates the
+run it would launch) and the GPUs, throughput and price to estimate it for. Imports nothing heavy: `--help` is
+instant."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from personal_copilot.train.config import TrainConfig
 
 GpuName = Literal["T4", "L4", "A10", "RTX-4090", "A100-40GB", "A100-80GB", "H100-80GB", "H200"]
 
 
 @dataclass
-class AdapterShape:
-    """The LoRA adapter whose parameters are counted (ignored by --method full)."""
-
-    r: int = 32
-    """LoRA rank (the blog's recipe: 32)."""
-    target_modules: list[str] = field(default_factory=list)
-    """Module names to adapt (default: the architecture's preset, e.g. c_attn,c_proj,c_fc for StarCoder; `all-linear`
-    for every Linear layer but the output head)."""
-
-
-@dataclass
-class EstimateConfig:
+class EstimateConfig(TrainConfig):
     """Memory per GPU (weights, gradients, optimizer states, activations with and without gradient
-    checkpointing), the GPUs it fits on, and training time and cost. Parameters are counted exactly on the meta
-    device; see docs/estimate.md for the memory model.
+    checkpointing), the GPUs it fits on, and training time and cost of a `pcopilot train` run, from the model's config
+    alone (parameters are counted exactly on the meta device; see docs/estimate.md). Every `pcopilot train` setting
+    is accepted, so `--config` takes a train YAML; those that change the estimate are --model, --method, --seq_len,
+    --batch_size, --gradient_accumulation_steps, --max_steps, --precision, --gradient_checkpointing,
+    --attn_implementation, --lora.r and --lora.target_modules. --output (the run's folder) is never written.
 
-    Example: pcopilot estimate --model Qwen/Qwen2.5-Coder-7B --method qlora --seq_len 2048 --batch_size 4
+    Example: pcopilot estimate --config configs/train/qwen2.5-coder-7b/qlora.yaml --gpu L4
     """
 
-    model: str
-    """Hub id (e.g. bigcode/starcoder) or local directory holding the model's config.json."""
-    method: Literal["lora", "qlora", "full"] = "qlora"
-    """lora: bf16 base + adapter; qlora: 4-bit NF4 base (double quantization) + adapter; full: every parameter."""
-    seq_len: int = 2048
-    """Tokens per training sequence."""
-    batch_size: int = 4
-    """Sequences per GPU per forward pass (the per-device micro-batch)."""
-    gradient_accumulation_steps: int = 4
-    """Micro-batches per optimizer step (only changes tokens per step, not memory)."""
     gpus: int = 1
     """Number of GPUs the run uses."""
     sharding: Literal["fsdp", "ddp"] = "fsdp"
     """With --gpus > 1: fsdp (FULL_SHARD / ZeRO-3) splits weights, gradients and optimizer states over the GPUs;
     ddp keeps a full copy on each."""
-    flash_attention: bool = True
-    """Attention kernels that never store the seq_len x seq_len scores (FlashAttention-2, or SDPA's flash /
-    memory-efficient backends); false adds eager attention's 5·heads·seq_len² bytes per sequence and layer."""
-    lora: AdapterShape = field(default_factory=AdapterShape)
-    """The adapter (methods lora and qlora)."""
     overhead_gb: float = 1.5
     """Per-GPU memory outside the model's tensors: CUDA context, cuBLAS/NCCL workspaces, allocator fragmentation."""
-    max_steps: int = 2000
-    """Optimizer steps of the run; tokens = max_steps x batch_size x gradient_accumulation_steps x gpus x seq_len."""
     tokens: int | None = None
     """Total training tokens (overrides the count from --max_steps)."""
     tokens_per_second: float | None = None
@@ -64,17 +43,15 @@ class EstimateConfig:
     0.11 for FSDP full fine-tuning on 8)."""
     price_per_gpu_hour: float | None = None
     """Rental price of one GPU for one hour, for the cost line (e.g. 1.10)."""
-    output: Path | None = None
-    """Directory for report.json and pcopilot_config.yaml (default: print only)."""
+    report_dir: Path | None = None
+    """Directory for the estimate's report.json and pcopilot_config.yaml (default: print only)."""
 
     def __post_init__(self) -> None:
-        if self.output is not None:
-            self.output = Path(self.output)
-        for flag in ("seq_len", "batch_size", "gradient_accumulation_steps", "gpus", "max_steps"):
-            if getattr(self, flag) < 1:
-                raise ValueError(f"--{flag} must be >= 1, got {getattr(self, flag)}")
-        if self.lora.r < 1:  # checked here: cli.parse_config turns only the top-level ValueError into a usage error
-            raise ValueError(f"--lora.r must be >= 1, got {self.lora.r}")
+        super().__post_init__()
+        if self.report_dir is not None:
+            self.report_dir = Path(self.report_dir)
+        if self.gpus < 1:
+            raise ValueError(f"--gpus must be >= 1, got {self.gpus}")
         if self.tokens is not None and self.tokens < 1:
             raise ValueError(f"--tokens must be >= 1, got {self.tokens}")
         if self.tokens_per_second is not None and self.tokens_per_second <= 0:
@@ -85,3 +62,14 @@ class EstimateConfig:
             raise ValueError(f"--overhead_gb must be >= 0, got {self.overhead_gb}")
         if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
             raise ValueError(f"--price_per_gpu_hour must be >= 0, got {self.price_per_gpu_hour}")
+
+    @property
+    def flash_attention(self) -> bool:
+        """Whether the attention kernel never stores the seq_len x seq_len scores (FlashAttention-2, or SDPA's
+        flash / memory-efficient backends on a GPU); eager attention stores them."""
+        return self.attn_implementation != "eager"
+
+    @property
+    def value_bytes(self) -> int:
+        """Bytes of one weight, gradient or activation value: 2 in bf16 / fp16 (`auto` on a GPU), 4 in fp32."""
+        return 4 if self.precision == "fp32" else 2

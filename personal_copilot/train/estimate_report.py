@@ -30,9 +30,10 @@ class GpuFit:
     """`yes`, `tight` (over 80% of the memory) or `no`, with --gpus and --sharding as given."""
     with_checkpointing: str
     max_batch_size: int
-    """Largest per-GPU batch that fits with gradient checkpointing, --gpus and --sharding (0: not one sequence)."""
+    """Largest per-GPU batch that fits with the run's gradient checkpointing, --gpus and --sharding (0: not one
+    sequence)."""
     gpus_needed: int | None
-    """Fewest GPUs of this type (1, 2, 4, … 64) that fit the run with FSDP and gradient checkpointing."""
+    """Fewest GPUs of this type (1, 2, 4, … 64) that fit the run with FSDP and its gradient checkpointing."""
 
 
 @dataclass
@@ -49,6 +50,10 @@ class EstimateReport:
     gpus: int
     sharding: str
     flash_attention: bool
+    precision: str
+    """bf16 (which stands for fp16 and `auto` on a GPU too) or fp32."""
+    gradient_checkpointing: bool
+    """The run's setting: `run_memory` and the GPUs-needed column use it."""
     states_gb: float
     """Weights + gradients + optimizer states summed over all GPUs, before activations."""
     rule_of_thumb_gb: float
@@ -66,7 +71,13 @@ class EstimateReport:
     notes: list[str] = field(default_factory=list)
     exit_code: int = 0
 
+    @property
+    def run_memory(self) -> Memory:
+        """Memory per GPU of the run as configured (with its gradient checkpointing)."""
+        return self.with_checkpointing if self.gradient_checkpointing else self.without_checkpointing
+
     def print(self) -> None:
+        checkpointing = "on" if self.gradient_checkpointing else "off"
         trainable = f"{self.trainable_params:,} ({100 * self.trainable_params / self.params:.2f}%)"
         print_summary(
             f"pcopilot estimate: {self.model} ({self.model_type}), {self.method}",
@@ -75,10 +86,11 @@ class EstimateReport:
                 ("trainable", trainable),
                 *([("LoRA targets", ", ".join(self.lora_targets))] if self.method != "full" else []),
                 *([("4-bit (NF4) parameters", self.quantized_params)] if self.method == "qlora" else []),
-                ("micro-batch", f"{self.batch_size} x {self.seq_len} tokens per GPU"),
+                ("micro-batch", f"{self.batch_size} x {self.seq_len} tokens per GPU, {self.precision}"),
                 ("GPUs", f"{self.gpus} ({self.sharding})" if self.gpus > 1 else "1"),
                 ("weights+grads+optimizer, all GPUs", f"{self.states_gb:,.2f} GB"),
                 ("blog's rule of thumb", f"{self.rule_of_thumb} = {self.rule_of_thumb_gb:,.2f} GB"),
+                ("this run, per GPU", f"{self.run_memory.total:,.2f} GB (gradient checkpointing {checkpointing})"),
             ],
         )
         rows = ("weights", "gradients", "optimizer", "activations", "overhead", "total")
@@ -92,7 +104,7 @@ class EstimateReport:
         )
         print_table(
             f"Fits on {self.gpus} GPU{f's ({self.sharding})' if self.gpus > 1 else ''}?",
-            ["GPU", "GB", "without GC", "with GC", "max batch (GC)", "GPUs needed (FSDP, GC)"],
+            ["GPU", "GB", "without GC", "with GC", "max batch", "GPUs needed (FSDP)"],
             [
                 (
                     f.gpu,

@@ -4,12 +4,12 @@ from its config alone by building it on the meta device (no weights, no memory).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from personal_copilot.errors import PcopilotError
-from personal_copilot.train.estimate_config import AdapterShape
+from personal_copilot.train.config import LoraSettings
 from personal_copilot.train.lora import lora_target_modules
+from personal_copilot.train.model_config import load_model_config
 
 
 @dataclass(frozen=True)
@@ -42,23 +42,25 @@ class ModelShape:
     """The norms are RMSNorms (transformers' RMSNorms upcast their input to fp32) rather than LayerNorms."""
 
 
-def read_model_shape(name: str, lora: AdapterShape) -> ModelShape:
-    """Reads `name`'s config (hub id or directory) and counts its parameters on the meta device."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+def read_model_shape(model: str, lora: LoraSettings | None = None, scratch_vocab_size: int = 8192) -> ModelShape:
+    """Reads `model`'s config (see `model_config.load_model_config`) and counts its parameters on the meta device,
+    with a LoRA adapter of `lora`'s rank and targets."""
+    config = load_model_config(model, scratch_vocab_size)
+    lora = lora or LoraSettings()
+    key = (config.to_json_string(), lora.r, tuple(lora.target_modules))
+    if key not in _SHAPES:
+        _SHAPES[key] = _count_shape(config, lora.r, list(lora.target_modules), model)
+    return _SHAPES[key]
 
-    local = Path(name).expanduser()
-    if name.startswith(("/", ".", "~")) or local.exists():
-        if not (local / "config.json").is_file():
-            raise PcopilotError(f"--model {name!r}: no config.json in {local} (is it a Hugging Face model directory?)")
-        name = str(local)
-    try:
-        config = AutoConfig.from_pretrained(name)
-    except (OSError, ValueError) as error:
-        raise PcopilotError(
-            f"cannot read a model config from --model {name!r}: {error}\n"
-            "Give a hub id (e.g. bigcode/starcoder) or a directory that holds config.json."
-        ) from error
+
+_SHAPES: dict[tuple[str, int, tuple[str, ...]], ModelShape] = {}
+"""Shapes already counted, by config and adapter (building a large model on the meta device takes seconds)."""
+
+
+def _count_shape(config: Any, r: int, target_modules: list[str], name: str) -> ModelShape:
+    import torch
+    from transformers import AutoModelForCausalLM
+
     try:
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
@@ -71,10 +73,10 @@ def read_model_shape(name: str, lora: AdapterShape) -> ModelShape:
     head_dim = getattr(text, "head_dim", None) or hidden // heads
     kv_heads = getattr(text, "num_key_value_heads", None) or (1 if getattr(text, "multi_query", False) else heads)
     intermediate = getattr(text, "intermediate_size", None) or getattr(text, "n_inner", None) or 4 * hidden
-    targets = lora_target_modules(config.model_type, lora.target_modules or None)
+    targets = lora_target_modules(config.model_type, target_modules or None)
     if targets == ["all-linear"]:
         targets = "all-linear"
-    linear, quantized, lora_params, targets_found = _count_linear_and_lora(model, targets, lora.r)
+    linear, quantized, lora_params, targets_found = _count_linear_and_lora(model, targets, r)
     layers = text.num_hidden_layers
     blocks = _blocks(model, layers)
     return ModelShape(
