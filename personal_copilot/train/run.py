@@ -185,6 +185,8 @@ def _setup_model(config: TrainConfig, args: Any, precision: str) -> tuple[Any, A
 def _apply_lora(model: Any, config: TrainConfig, new_token_ids: list[int]) -> Any:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    from personal_copilot.modeling import workaround_peft_is_gradient_checkpointing
+
     if config.method == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     lora = LoraConfig(
@@ -196,7 +198,8 @@ def _apply_lora(model: Any, config: TrainConfig, new_token_ids: list[int]) -> An
         target_modules=lora_target_modules(model.config.model_type, config.lora.target_modules),
         trainable_token_indices=new_token_ids or None,
     )
-    return get_peft_model(model, lora)
+    with workaround_peft_is_gradient_checkpointing():
+        return get_peft_model(model, lora)
 
 
 def _build_data(config: TrainConfig, tokenizer: Any, family: str | None) -> tuple[TrainingData, FimEncoder | None]:
