@@ -14,7 +14,10 @@ import importlib
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from personal_copilot import __version__
@@ -354,6 +357,29 @@ def _one_line(error: str) -> str:
     return " ".join(error.split())
 
 
+@contextmanager
+def _no_new_empty_output(output: Path | str | None) -> Iterator[None]:
+    """A command that fails leaves no new empty folder behind: the folders of `output` (a folder, or a file's) that
+    did not exist before are removed, deepest first, when they are still empty. A folder that existed before, or
+    that holds anything, is never touched."""
+    new: list[Path] = []
+    for folder in [Path(output).absolute(), *Path(output).absolute().parents] if output else []:
+        if folder.exists():
+            break
+        new.append(folder)
+    try:
+        yield
+    except BaseException:
+        for folder in new:
+            try:
+                folder.rmdir()  # only ever removes an empty folder
+            except FileNotFoundError:
+                continue  # never made (or a file that was never written): its parent may still be
+            except OSError:
+                break  # it holds something, so its parents do too
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pcopilot` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -386,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_config(name, rest)
     run = _load(runnable_commands()[name].run)
     try:
-        report = run(config)
+        with _no_new_empty_output(getattr(config, "output", None)):
+            report = run(config)
     except PcopilotError as error:
         print(f"pcopilot {name}: error: {error}", file=sys.stderr)
         return 2

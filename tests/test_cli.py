@@ -274,3 +274,33 @@ def test_collect_exit_status_says_a_source_failed(make_repo, tmp_path: Path, cap
     argv = ["collect", str(repo), str(tmp_path / "missing"), "--output", str(tmp_path / "out"), "--workers", "1"]
     assert main(argv) == 1
     assert "no such directory" in capsys.readouterr().out
+
+
+def test_a_failed_command_leaves_no_new_empty_output_folder(tmp_path: Path, capsys) -> None:
+    kept = tmp_path / "existing"
+    kept.mkdir()
+    for output in (tmp_path / "new" / "run", kept / "run"):
+        argv = ["train", "--model", "scratch:tiny", "--data", str(tmp_path / "no-data"), "--output", str(output)]
+        assert main(argv) == 2
+        assert "no-data" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"] and list(kept.iterdir()) == []
+
+
+def test_only_new_empty_folders_are_removed_after_a_failure(tmp_path: Path) -> None:
+    from personal_copilot.cli import _no_new_empty_output
+
+    output = tmp_path / "a" / "b" / "model.gguf"
+    with pytest.raises(RuntimeError), _no_new_empty_output(output):
+        output.parent.mkdir(parents=True)  # the file itself is never written
+        raise RuntimeError("conversion failed")
+    assert list(tmp_path.iterdir()) == []
+
+    with pytest.raises(RuntimeError), _no_new_empty_output(tmp_path / "a" / "b"):
+        (tmp_path / "a" / "b").mkdir(parents=True)
+        (tmp_path / "a" / "b" / "converter.log").write_text("why it failed")
+        raise RuntimeError("conversion failed")
+    assert (tmp_path / "a" / "b" / "converter.log").read_text() == "why it failed"
+
+    with _no_new_empty_output(tmp_path / "c"):
+        (tmp_path / "c").mkdir()  # a command that succeeds keeps what it made, empty or not
+    assert (tmp_path / "c").is_dir()
