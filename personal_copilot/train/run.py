@@ -27,6 +27,7 @@ from personal_copilot.modeling import (
     quantization_config,
     resolve_precision,
 )
+from personal_copilot.train.card import write_model_card
 from personal_copilot.train.chat import ensure_chat_template
 from personal_copilot.train.config import TrainConfig
 from personal_copilot.train.data import TrainingData, build_chat_data, build_fim_data, fim_shards, parse_data_sources
@@ -343,6 +344,7 @@ def run_train(config: TrainConfig) -> TrainReport:
         )
         plot_training_curves(out)
         write_report(out, report)
+        write_model_card(out, config, report)  # replaces PEFT's empty template, which a push would publish
         if config.push_to_hub:
             report.pushed_to = _push_to_hub(out, config.push_to_hub)
             write_report(out, report)
