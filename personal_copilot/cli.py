@@ -2,16 +2,22 @@
 
 Each stage is a typed config dataclass (its field docstrings are the `--help` text) and a `run_<stage>(config)`
 function that returns a report. Values come from the dataclass defaults, then `--config FILE.yaml`, then flags;
-an unknown key or flag is an error that names it. Only the chosen stage's modules are imported, so
-`pcopilot --help` answers at once.
+an unknown key or flag is an error that names it and the nearest real flag; flags are never abbreviated (a prefix
+that matches one flag today would change meaning when another is added). Only the chosen stage's modules are
+imported, so `pcopilot --help` answers at once.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import json
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from personal_copilot import __version__
@@ -235,7 +241,10 @@ def build_parser(name: str, command: Command):
     jsonargparse.set_parsing_settings(docstring_parse_attribute_docstrings=True)
     config_class = _load(command.config)
     parser = jsonargparse.ArgumentParser(
-        prog=f"pcopilot {name}", description=command.summary + "\n\n" + (config_class.__doc__ or "").strip()
+        prog=f"pcopilot {name}",
+        description=command.summary + "\n\n" + (config_class.__doc__ or "").strip(),
+        allow_abbrev=False,
+        exit_on_error=False,
     )
     parser.add_argument("--config", action=jsonargparse.ActionConfigFile, help="YAML file of settings (flags win).")
     if command.positional:
@@ -275,8 +284,10 @@ def _gather_several(argv: list[str], fields: tuple[str, ...]) -> list[str]:
 
 
 def parse_config(name: str, argv: list[str]) -> Any:
-    """Parses a command's arguments (`name` as in `runnable_commands`) into its config dataclass (exits with status 2
-    on a bad flag or value)."""
+    """Parses a command's arguments (`name` as in `runnable_commands`) into its config dataclass (prints one line and
+    exits with status 2 on a bad flag or value)."""
+    import jsonargparse
+
     command = runnable_commands()[name]
     parser = build_parser(name, command)
     argv = _gather_several(argv, (*([command.positional] if command.positional else []), *command.several))
@@ -290,8 +301,83 @@ def parse_config(name: str, argv: list[str]) -> Any:
             if positional:
                 values[command.positional] = positional
         return _load(command.config)(**values)
-    except (ValueError, TypeError) as error:
-        parser.error(str(error))
+    except (jsonargparse.ArgumentError, ValueError, TypeError) as error:
+        message = _unknown_flags_message(str(error), _flag_names(parser)) or _one_line(str(error))
+        print(f"pcopilot {name}: error: {message}; `pcopilot {name} --help` lists every flag", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _flag_names(parser) -> list[str]:
+    """Every flag a stage's parser takes, nested ones as `--group.field`."""
+    keys = parser.get_defaults().keys()  # a jsonargparse Namespace: nested keys as `group.field`
+    keys = [key for key in keys if not key.endswith("_positional")]
+    return [f"--{key}" for key in keys] + ["--help"]
+
+
+def _nearest_flag(given: str, flags: list[str]) -> str | None:
+    """The flag a mistyped `given` most likely meant: the only flag it abbreviates, else the closest spelling."""
+    extending = [flag for flag in flags if flag.startswith(given)]
+    if len(extending) == 1:
+        return extending[0]
+    close = difflib.get_close_matches(given, flags, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _unknown_flags_message(error: str, flags: list[str]) -> str | None:
+    """argparse's "unrecognized arguments: --max_step 10" -> "unknown flag --max_step (did you mean --max_steps?)";
+    a YAML file's unknown nested key gets the same suggestion."""
+    yaml_key = re.match(r"Group '([\w.]+)' does not accept option '(\w+)'", error)
+    if yaml_key:
+        suggestion = _nearest_flag(f"--{yaml_key[1]}.{yaml_key[2]}", flags)
+        return error + (f" (did you mean {suggestion.removeprefix('--')}?)" if suggestion else "")
+    if not error.startswith("unrecognized arguments:"):
+        return None
+    given = error.removeprefix("unrecognized arguments:").split()
+    unknown = [arg.partition("=")[0] for arg in given if arg.startswith("--")]
+    if not unknown:
+        return f"unexpected argument {given[0]!r} (this command takes no positional arguments)"
+    parts = []
+    for flag in unknown:
+        suggestion = _nearest_flag(flag, flags)
+        parts.append(f"unknown flag {flag}" + (f" (did you mean {suggestion}?)" if suggestion else ""))
+    return "; ".join(parts)
+
+
+def _did_you_mean(given: str, names) -> str:
+    close = difflib.get_close_matches(given, list(names), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _one_line(error: str) -> str:
+    """jsonargparse's `Parser key "lora.r":\\n  Expected …` -> `--lora.r: Expected …`, on one line."""
+    error = re.sub(r'Parser key "([\w.]+)":', r"--\1:", error)
+    required = re.match(r"the following arguments are required: (.*)", error)
+    if required:
+        error = "missing required " + ", ".join(f"--{name.strip()}" for name in required[1].split(","))
+    return " ".join(error.split())
+
+
+@contextmanager
+def _no_new_empty_output(output: Path | str | None) -> Iterator[None]:
+    """A command that fails leaves no new empty folder behind: the folders of `output` (a folder, or a file's) that
+    did not exist before are removed, deepest first, when they are still empty. A folder that existed before, or
+    that holds anything, is never touched."""
+    new: list[Path] = []
+    for folder in [Path(output).absolute(), *Path(output).absolute().parents] if output else []:
+        if folder.exists():
+            break
+        new.append(folder)
+    try:
+        yield
+    except BaseException:
+        for folder in new:
+            try:
+                folder.rmdir()  # only ever removes an empty folder
+            except FileNotFoundError:
+                continue  # never made (or a file that was never written): its parent may still be
+            except OSError:
+                break  # it holds something, so its parents do too
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"pcopilot: unknown stage {name!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"pcopilot: unknown stage {name!r}{_did_you_mean(name, COMMANDS)}; choose one of: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     group = COMMANDS[name]
     if isinstance(group, CommandGroup):
@@ -314,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if rest else 2
         if rest[0] not in group.commands:
             print(
-                f"pcopilot {name}: unknown command {rest[0]!r}; choose one of: {', '.join(group.commands)}",
+                f"pcopilot {name}: unknown command {rest[0]!r}{_did_you_mean(rest[0], group.commands)}; "
+                f"choose one of: {', '.join(group.commands)}",
                 file=sys.stderr,
             )
             return 2
@@ -322,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_config(name, rest)
     run = _load(runnable_commands()[name].run)
     try:
-        report = run(config)
+        with _no_new_empty_output(getattr(config, "output", None)):
+            report = run(config)
     except PcopilotError as error:
         print(f"pcopilot {name}: error: {error}", file=sys.stderr)
         return 2

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from personal_copilot.base import BASE_ALIAS, base_model_dir
 from personal_copilot.configs import RunRecord, read_run_record
 from personal_copilot.errors import PcopilotError
-from personal_copilot.modeling import Attention, ConcretePrecision, has_tokenizer, load_model
+from personal_copilot.modeling import (
+    Attention,
+    ConcretePrecision,
+    has_tokenizer,
+    load_model,
+    workaround_peft_is_gradient_checkpointing,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -262,7 +268,8 @@ def load_adapters(model: Any, adapters: dict[str, str | Path], base: str) -> Any
             if isinstance(model, PeftModel):
                 model.load_adapter(str(folder), adapter_name=name)
             else:
-                model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+                with workaround_peft_is_gradient_checkpointing():
+                    model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
         except (OSError, ValueError, RuntimeError, KeyError) as error:
             raise PcopilotError(f"cannot load adapter {name!r} from {folder} onto {base}: {error}") from error
     return model

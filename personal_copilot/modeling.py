@@ -6,6 +6,9 @@ inside functions so that importing this module stays cheap.
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -225,3 +228,19 @@ def context_length(model: Any) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+@contextmanager
+def workaround_peft_is_gradient_checkpointing() -> Iterator[None]:
+    """Wraps a model in PEFT (`get_peft_model`, `PeftModel.from_pretrained`) without transformers' FutureWarning
+    "`is_gradient_checkpointing` is deprecated …" on every load.
+
+    The cause is PEFT (0.21), not us: `PeftModel.__init__` reads `model.is_gradient_checkpointing`, which
+    transformers 5 deprecated for `is_activation_checkpointing` (peft/peft_model.py; the same in mixed_model.py;
+    upstream: https://github.com/huggingface/peft, to be reported). Only that one warning, from that one read, is
+    ignored; `tests/test_modeling_warnings.py` shows the bug and fails once PEFT no longer has it, so that this
+    workaround can go.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield

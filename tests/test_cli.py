@@ -125,12 +125,73 @@ def test_unknown_stage_and_flag_are_errors(capsys) -> None:
     assert "--bogus_flag" in capsys.readouterr().err
 
 
+def test_an_abbreviated_flag_is_refused_with_the_flag_it_abbreviates(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", "d", "--max_step", "10"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "pcopilot train: error: unknown flag --max_step (did you mean --max_steps?); "
+        "`pcopilot train --help` lists every flag"
+    ]
+
+
+@pytest.mark.parametrize("stage", list(runnable_commands()))
+def test_no_flag_of_any_command_takes_an_abbreviation(stage: str, capsys) -> None:
+    flags = flag_names(_load(runnable_commands()[stage].config))
+    abbreviations = {flag: flag[:-1] for flag in flags if flag[:-1] not in flags and len(flag) > 4}
+    assert abbreviations
+    with pytest.raises(SystemExit) as exit_info:  # argparse reports every unknown flag at once
+        main([*stage.split(), *(arg for abbreviated in abbreviations.values() for arg in (abbreviated, "1"))])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    for flag, abbreviated in abbreviations.items():
+        assert f"unknown flag {abbreviated} " in err or f"unknown flag {abbreviated};" in err, abbreviated
+        if sum(other.startswith(abbreviated) for other in flags) == 1:
+            assert f"unknown flag {abbreviated} (did you mean {flag}?)" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "--lora.rank", "4"], "unknown flag --lora.rank (did you mean --lora.r?)"),
+        (
+            ["train", "--optim.learning_rat=1e-4"],
+            "unknown flag --optim.learning_rat (did you mean --optim.learning_rate?)",
+        ),
+        (
+            ["collect", "x", "--filters.max_bytes", "3"],
+            "unknown flag --filters.max_bytes (did you mean --filters.max_file_bytes?)",
+        ),
+        (["eval", "compare", "--adaptor", "r"], "unknown flag --adaptor (did you mean --adapter?)"),
+        (["train", "--zzz", "1"], "unknown flag --zzz;"),
+        (["train", "stray"], "unexpected argument 'stray'"),
+        (["estimate", "--method", "full"], "missing required --model"),
+        (["train", "--lora.r", "abc"], "--lora.r: Expected a <class 'int'>. Got value: abc"),
+    ],
+)
+def test_a_bad_command_line_is_one_line_that_says_what_to_type(argv: list[str], expected: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and expected in err, err
+
+
+def test_a_mistyped_stage_or_command_gets_a_suggestion(capsys) -> None:
+    assert main(["trian"]) == 2
+    assert "unknown stage 'trian' (did you mean train?)" in capsys.readouterr().err
+    assert main(["eval", "comapre"]) == 2
+    assert "unknown command 'comapre' (did you mean compare?)" in capsys.readouterr().err
+
+
 def test_unknown_yaml_key_is_an_error_that_names_it(tmp_path: Path, capsys) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("sources: [a]\nfilters:\n  max_bytes: 3\n")
     with pytest.raises(SystemExit):
         parse_config("collect", ["--config", str(config)])
-    assert "max_bytes" in capsys.readouterr().err
+    assert "does not accept option 'max_bytes' (did you mean filters.max_file_bytes?)" in capsys.readouterr().err
 
 
 def test_precedence_defaults_then_yaml_then_flags(tmp_path: Path) -> None:
@@ -213,3 +274,33 @@ def test_collect_exit_status_says_a_source_failed(make_repo, tmp_path: Path, cap
     argv = ["collect", str(repo), str(tmp_path / "missing"), "--output", str(tmp_path / "out"), "--workers", "1"]
     assert main(argv) == 1
     assert "no such directory" in capsys.readouterr().out
+
+
+def test_a_failed_command_leaves_no_new_empty_output_folder(tmp_path: Path, capsys) -> None:
+    kept = tmp_path / "existing"
+    kept.mkdir()
+    for output in (tmp_path / "new" / "run", kept / "run"):
+        argv = ["train", "--model", "scratch:tiny", "--data", str(tmp_path / "no-data"), "--output", str(output)]
+        assert main(argv) == 2
+        assert "no-data" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"] and list(kept.iterdir()) == []
+
+
+def test_only_new_empty_folders_are_removed_after_a_failure(tmp_path: Path) -> None:
+    from personal_copilot.cli import _no_new_empty_output
+
+    output = tmp_path / "a" / "b" / "model.gguf"
+    with pytest.raises(RuntimeError), _no_new_empty_output(output):
+        output.parent.mkdir(parents=True)  # the file itself is never written
+        raise RuntimeError("conversion failed")
+    assert list(tmp_path.iterdir()) == []
+
+    with pytest.raises(RuntimeError), _no_new_empty_output(tmp_path / "a" / "b"):
+        (tmp_path / "a" / "b").mkdir(parents=True)
+        (tmp_path / "a" / "b" / "converter.log").write_text("why it failed")
+        raise RuntimeError("conversion failed")
+    assert (tmp_path / "a" / "b" / "converter.log").read_text() == "why it failed"
+
+    with _no_new_empty_output(tmp_path / "c"):
+        (tmp_path / "c").mkdir()  # a command that succeeds keeps what it made, empty or not
+    assert (tmp_path / "c").is_dir()

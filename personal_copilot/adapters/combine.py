@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from personal_copilot.adapters.config import CombineConfig
 from personal_copilot.adapters.inputs import ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterDir
+from personal_copilot.modeling import workaround_peft_is_gradient_checkpointing
 
 if TYPE_CHECKING:
     from torch import nn
@@ -71,7 +72,8 @@ def combine_into(
             _without_token_rows(a, Path(scratch) / name) if a.trainable_token_indices else a
             for name, a in zip(names, adapters, strict=True)
         ]
-        model = PeftModel.from_pretrained(base_model, str(updates[0].path), adapter_name=names[0])
+        with workaround_peft_is_gradient_checkpointing():
+            model = PeftModel.from_pretrained(base_model, str(updates[0].path), adapter_name=names[0])
         for name, adapter in zip(names[1:], updates[1:], strict=True):
             model.load_adapter(str(adapter.path), adapter_name=name)
     torch.manual_seed(config.seed)  # the dare_* methods drop values at random

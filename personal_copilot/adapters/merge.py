@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from personal_copilot.adapters.inputs import AdapterDir
 from personal_copilot.errors import PcopilotError
+from personal_copilot.modeling import workaround_peft_is_gradient_checkpointing
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -42,7 +43,8 @@ def merge_into(
     import torch
     from peft import PeftModel
 
-    model = PeftModel.from_pretrained(base_model, str(adapter.path))
+    with workaround_peft_is_gradient_checkpointing():
+        model = PeftModel.from_pretrained(base_model, str(adapter.path))
     probe = tokenizer(PROBE, return_tensors="pt").input_ids.to(base_model.device)
     with torch.no_grad():
         if verify:

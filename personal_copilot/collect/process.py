@@ -41,6 +41,8 @@ class FileRecord:
 class BatchResult:
     records: list[FileRecord] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
+    dropped_files: list[tuple[str, str]] = field(default_factory=list)
+    """(reason, path) of each dropped file."""
     secrets: Counter[str] = field(default_factory=Counter)
 
 
@@ -84,6 +86,7 @@ def process_batch(root: Path, paths: list[str], settings: ProcessSettings) -> Ba
         verdict = data if isinstance(data, str) else filter_content(relative, data, settings.filters)
         if not isinstance(verdict, CodeFile):
             result.dropped[verdict] += 1
+            result.dropped_files.append((verdict, relative))
             continue
         content = verdict.content
         if settings.redact_secrets:

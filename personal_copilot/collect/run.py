@@ -56,6 +56,8 @@ from personal_copilot.errors import PcopilotError
 PROCESSING_VERSION = 3
 """Bumped when filtering, decoding, redaction or fingerprinting changes, so that cached sources are processed again."""
 _BATCH_FILES = 64
+DROPPED_FILES_LISTED = 200
+"""Paths the manifest lists per source and drop reason (a repository's thousands of images stay a count)."""
 _PARALLEL_MIN_FILES = 256
 
 
@@ -70,6 +72,7 @@ class _Entry:
     cache: Path | None = None
     content: str | None = None
     """The cache's row digest (see `CacheHeader.content`)."""
+    dropped_files: dict[str, list[str]] = field(default_factory=dict)
 
     def to_manifest(self, out: Path) -> dict:
         report = to_plain(self.report)
@@ -80,6 +83,7 @@ class _Entry:
             "remote": self.remote,
             "fingerprint": self.fingerprint,
             "cache": cache,
+            "dropped_files": self.dropped_files,
         }
 
 
@@ -153,6 +157,7 @@ def _plan_batches(pending: list[_Pending], config: CollectConfig) -> list[tuple[
                 candidates.append(path)
             else:
                 item.result.dropped[reason] += 1
+                item.result.dropped_files.append((reason, path))
         chunks = [candidates[i : i + _BATCH_FILES] for i in range(0, len(candidates), _BATCH_FILES)]
         item.batches_left = len(chunks)
         batches += [(index, item.ready.root, chunk) for chunk in chunks]
@@ -170,6 +175,7 @@ def _process_sources(pending: list[_Pending], config: CollectConfig, out: Path, 
         item = pending[index]
         item.result.records += part.records
         item.result.dropped.update(part.dropped)
+        item.result.dropped_files += part.dropped_files
         item.result.secrets.update(part.secrets)
         item.batches_left -= 1
         if item.batches_left == 0:
@@ -213,10 +219,21 @@ def _finish_source(item: _Pending, out: Path, settings_key: str) -> _Entry:
         "files_seen": len(ready.files),
         "dropped": dict(sorted(item.result.dropped.items())),
         "secrets": dict(sorted(item.result.secrets.items())),
+        "dropped_files": _listed_by_reason(item.result.dropped_files),
     }
     written = write_source_cache(cache, header, item.result.records)
     item.result.records = []
     return _entry_from_cache(written, cache, source, "collected", remote=source.remote)
+
+
+def _listed_by_reason(dropped: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """{reason: its first DROPPED_FILES_LISTED paths, sorted}; the counts say how many there were in all."""
+    listed: dict[str, list[str]] = {}
+    for reason, path in sorted(dropped):
+        paths = listed.setdefault(reason, [])
+        if len(paths) < DROPPED_FILES_LISTED:
+            paths.append(path)
+    return listed
 
 
 def _entry_from_cache(
@@ -233,7 +250,7 @@ def _entry_from_cache(
         secrets=header.secrets,
         error=error,
     )
-    return _Entry(report, header.location, remote, header.fingerprint, cache, header.content)
+    return _Entry(report, header.location, remote, header.fingerprint, cache, header.content, header.dropped_files)
 
 
 def _cached(out: Path, repo_id: str, location: str, settings_key: str) -> tuple[CacheHeader, Path] | None:

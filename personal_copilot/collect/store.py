@@ -3,7 +3,7 @@
 ```
 DIR/data/train-00000-of-00002-<fingerprint>.parquet   the rows (repo_id, file_path, content, language, num_bytes,
                                                       sha256, commit); the fingerprint changes with the content
-DIR/manifest.json                       per source: commit, fingerprint, files kept / dropped by reason
+DIR/manifest.json                       per source: commit, fingerprint, files kept / dropped by reason (and which)
 DIR/report.json, DIR/pcopilot_config.yaml, DIR/README.md (dataset card, lists the shard files)
 DIR/.pcopilot/sources/*.parquet         per source and settings, its filtered and redacted files before deduplication
 ```
@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,8 @@ class CacheHeader:
     rows: int
     content: str
     """SHA-256 over the rows' (file_path, sha256): changes whenever the rows do."""
+    dropped_files: dict[str, list[str]] = field(default_factory=dict)
+    """Per drop reason, the first paths dropped for it (see `collect.run.DROPPED_FILES_LISTED`)."""
 
 
 def source_cache_path(out: Path, repo_id: str, settings: str) -> Path:

@@ -36,6 +36,8 @@ class GgufConfig:
     llama_cpp_dir: Path | None = None
     """llama.cpp checkout whose convert_hf_to_gguf.py to use (default: $LLAMA_CPP_DIR, else the converter in the
     llama-cpp-python sdist of the installed version, fetched once with pip into the user cache)."""
+    overwrite: bool = False
+    """Replace --output when it exists (without it an existing GGUF is an error, before any work)."""
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)

@@ -6,7 +6,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 
-from personal_copilot.console import print_summary, stderr
+from personal_copilot.console import print_command, print_summary, stderr
 
 
 def _size(size_bytes: int) -> str:
@@ -54,7 +54,7 @@ class GgufReport:
                 ("seconds", self.seconds),
             ],
         )
-        stderr.print(f"try it: pcopilot run --gguf {self.output} --prompt 'def add(a, b):' --suffix '    return c'")
+        print_command("try it", f"pcopilot run --gguf {self.output} --prompt 'def add(a, b):' --suffix '    return c'")
 
 
 @dataclass
@@ -80,9 +80,9 @@ class OllamaReport:
                 ("FIM family", self.family),
                 ("num_ctx", self.context_window),
                 ("stop", " ".join(self.stop)),
-                ("next", self.create_command),
             ],
         )
+        print_command("next", self.create_command)
 
 
 @dataclass

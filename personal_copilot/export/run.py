@@ -80,6 +80,8 @@ def run_export_gguf(config: GgufConfig) -> GgufReport:
     then moves the GGUF to `config.output` (it never appears there unchecked)."""
     from transformers import AutoConfig
 
+    if config.output.exists() and not config.overwrite:
+        raise PcopilotError(f"--output {config.output} exists; choose another file or pass --overwrite to replace it")
     _require_gguf_extra("gguf", "llama_cpp")
     start = time.perf_counter()
     source = resolve_model_source(config.model, config.adapter)

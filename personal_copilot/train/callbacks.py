@@ -1,4 +1,4 @@
-"""Trainer callbacks: `metrics.jsonl` (one line per logging step) and a rich progress bar with loss and tokens/s."""
+"""Trainer callbacks: `metrics.jsonl` (one line per logging step) and progress with loss and tokens/s."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from personal_copilot.console import progress_enabled, stderr
+from personal_copilot.console import start_progress
 from personal_copilot.train.metrics import METRICS_FILE, read_metrics
 
 _LOGGED_KEYS = ("loss", "learning_rate", "grad_norm", "eval_loss")
@@ -53,31 +53,22 @@ class MetricsFileCallback(TrainerCallback):
 
 
 class RichProgressCallback(TrainerCallback):
-    """A progress bar over optimizer steps showing the latest loss and tokens/s (replaces Trainer's tqdm bar)."""
+    """Progress over optimizer steps with the latest loss and tokens/s (replaces Trainer's tqdm bar): a live rich bar
+    on a terminal, plain lines every 30 s or 5 % elsewhere (nohup, CI, `| tee`)."""
 
     def __init__(self) -> None:
         self._progress = None
-        self._task = None
+        self._losses = ""
+        self._start: tuple[float, int] | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
-        if not state.is_world_process_zero or not progress_enabled():
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-            console=stderr,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task("train", total=state.max_steps, completed=state.global_step, status="")
+        if state.is_world_process_zero:
+            self._progress = start_progress("training", state.max_steps, completed=state.global_step, unit="steps")
+            self._start = (time.perf_counter(), state.num_input_tokens_seen)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=state.global_step)
+            self._progress.update(state.global_step, status=self._status(state))
 
     def on_log(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kwargs
@@ -85,9 +76,15 @@ class RichProgressCallback(TrainerCallback):
         if self._progress is not None and logs:
             parts = [f"{key} {logs[key]:.4f}" for key in ("loss", "eval_loss") if key in logs]
             if parts:
-                self._progress.update(self._task, status="  ".join(parts))
+                self._losses = ", ".join(parts)
+                self._progress.update(state.global_step, status=self._status(state))
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
         if self._progress is not None:
-            self._progress.stop()
+            self._progress.close()
             self._progress = None
+
+    def _status(self, state: TrainerState) -> str:
+        seconds, tokens = time.perf_counter() - self._start[0], state.num_input_tokens_seen - self._start[1]
+        speed = f"{tokens / seconds:,.0f} tokens/s" if tokens > 0 and seconds > 0 else ""
+        return ", ".join(part for part in (self._losses, speed) if part)

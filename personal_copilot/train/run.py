@@ -27,6 +27,7 @@ from personal_copilot.modeling import (
     quantization_config,
     resolve_precision,
 )
+from personal_copilot.train.card import write_model_card
 from personal_copilot.train.chat import ensure_chat_template
 from personal_copilot.train.config import TrainConfig
 from personal_copilot.train.data import TrainingData, build_chat_data, build_fim_data, fim_shards, parse_data_sources
@@ -185,6 +186,8 @@ def _setup_model(config: TrainConfig, args: Any, precision: str) -> tuple[Any, A
 def _apply_lora(model: Any, config: TrainConfig, new_token_ids: list[int]) -> Any:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    from personal_copilot.modeling import workaround_peft_is_gradient_checkpointing
+
     if config.method == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     lora = LoraConfig(
@@ -196,7 +199,8 @@ def _apply_lora(model: Any, config: TrainConfig, new_token_ids: list[int]) -> An
         target_modules=lora_target_modules(model.config.model_type, config.lora.target_modules),
         trainable_token_indices=new_token_ids or None,
     )
-    return get_peft_model(model, lora)
+    with workaround_peft_is_gradient_checkpointing():
+        return get_peft_model(model, lora)
 
 
 def _build_data(config: TrainConfig, tokenizer: Any, family: str | None) -> tuple[TrainingData, FimEncoder | None]:
@@ -340,6 +344,7 @@ def run_train(config: TrainConfig) -> TrainReport:
         )
         plot_training_curves(out)
         write_report(out, report)
+        write_model_card(out, config, report)  # replaces PEFT's empty template, which a push would publish
         if config.push_to_hub:
             report.pushed_to = _push_to_hub(out, config.push_to_hub)
             write_report(out, report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -245,3 +246,25 @@ def test_parallel_collect_from_a_script_without_main_guard(make_repo, tmp_path: 
     result = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "kept 300" in result.stdout
+
+
+def test_manifest_lists_the_dropped_files_by_reason_bounded(
+    every_case_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    collect([every_case_repo], out)
+    expected: dict[str, list[str]] = {}
+    for path, reason in sorted(EXPECTED_DROPPED.items()):
+        expected.setdefault(reason, []).append(path)
+    (source,) = json.loads((out / "manifest.json").read_text())["sources"]
+    assert source["dropped_files"] == expected
+
+    collect([every_case_repo], out)  # unchanged: the source comes from its cache, and so do its dropped files
+    (again,) = json.loads((out / "manifest.json").read_text())["sources"]
+    assert again["dropped_files"] == expected
+
+    monkeypatch.setattr(importlib.import_module("personal_copilot.collect.run"), "DROPPED_FILES_LISTED", 1)
+    collect([every_case_repo], tmp_path / "bounded")
+    (bounded,) = json.loads((tmp_path / "bounded" / "manifest.json").read_text())["sources"]
+    assert bounded["dropped_files"] == {reason: paths[:1] for reason, paths in expected.items()}
+    assert sum(bounded["dropped"].values()) == len(EXPECTED_DROPPED)  # the counts stay whole

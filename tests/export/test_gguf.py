@@ -203,3 +203,12 @@ def test_unknown_pre_tokenizer_fails_with_the_reason_and_leaves_no_gguf(tiny_mod
     assert not output.exists()
     log = output.with_name("model.gguf.log")
     assert str(log) in str(error.value) and "BPE pre-tokenizer was not recognized" in log.read_text()
+
+
+def test_an_existing_gguf_is_not_replaced_without_overwrite(tmp_path: Path, capsys) -> None:
+    output = tmp_path / "team.gguf"
+    output.write_bytes(b"GGUF an earlier export")
+    assert main(["export", "gguf", "--model", str(tmp_path / "run"), "--output", str(output)]) == 2
+    assert f"--output {output} exists; choose another file or pass --overwrite" in capsys.readouterr().err
+    assert output.read_bytes() == b"GGUF an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["team.gguf"]
