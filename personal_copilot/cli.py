@@ -13,7 +13,9 @@ import difflib
 import importlib
 import json
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -411,14 +413,36 @@ def main(argv: list[str] | None = None) -> int:
         name, rest = f"{name} {rest[0]}", rest[1:]
     config = parse_config(name, rest)
     run = _load(runnable_commands()[name].run)
-    try:
-        with _no_new_empty_output(getattr(config, "output", None)):
-            report = run(config)
-    except PcopilotError as error:
-        print(f"pcopilot {name}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"pcopilot {name}: interrupted", file=sys.stderr)
-        return 130
+    with _sigterm_as_interrupt() as terminated:
+        try:
+            with _no_new_empty_output(getattr(config, "output", None)):
+                report = run(config)
+        except PcopilotError as error:
+            print(f"pcopilot {name}: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as interrupt:  # its message (if any) says what survived and how to continue
+            print(f"pcopilot {name}: interrupted{': ' if str(interrupt) else ''}{interrupt}", file=sys.stderr)
+            return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     report.print()
     return report.exit_code
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """SIGTERM (`kill`, a job scheduler, `docker stop`) stops a stage as Ctrl-C does, with the same clean message;
+    yields a list that holds the signal once one came. A second SIGTERM kills at once."""
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: Any) -> None:
+        received.append(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -11,6 +11,7 @@ loads one or several adapters, with the same error messages everywhere. Stages a
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,9 @@ class ModelRef:
 
     @property
     def name(self) -> str:
-        """A short name: the folder's name, or the hub id."""
-        return self.path.name if self.path else self.value
+        """A short name of what the user gave (see `short_name`): a quickstart run is called after its own folder,
+        not after the model folder inside it."""
+        return short_name(self.value)
 
     @property
     def made_by(self) -> str:
@@ -71,6 +73,18 @@ class ModelRef:
         if self.record is not None:
             return f"`pcopilot {self.record.stage}`"
         return "the Hugging Face Hub" if self.kind == "hub" else "outside pcopilot"
+
+
+def short_name(model: str) -> str:
+    """What to call a model in lists and served names: `base` for the embedded base; a folder's name (a folder named
+    `base` that is not the embedded base: PARENT-base); the last part of a hub id."""
+    path = Path(model).expanduser()
+    if model == BASE_ALIAS or (path.is_dir() and path.resolve() == base_model_dir().resolve()):
+        return BASE_ALIAS
+    if not path.is_dir() and not looks_local(model):
+        return model.rpartition("/")[2]
+    folder = Path(os.path.abspath(path))  # a symlink keeps the name it was given
+    return f"{folder.parent.name}-{folder.name}" if folder.name == BASE_ALIAS else folder.name
 
 
 def looks_local(value: str) -> bool:

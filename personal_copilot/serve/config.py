@@ -25,8 +25,9 @@ class ServeConfig:
     """More LoRA adapters of the same base, as NAME=PATH; a request picks one by name (TGI `adapter_id`, the
     `model` field of OpenAI and Ollama requests)."""
     name: str | None = None
-    """Name the model is served under (default: the run directory's or model directory's name, or the hub id); keep
-    the family in it (e.g. acme-qwen2.5-coder), since some clients pick the FIM template from the name."""
+    """Name of what requests get by default: the run's adapter, or the model when --model has no adapter (default:
+    the run's or model's folder name, `base` for the shipped base, a hub id's last part); keep the family in it (e.g.
+    acme-qwen2.5-coder), since some clients pick the FIM template from the name."""
     host: str = "127.0.0.1"
     """Address to listen on; anything other than loopback is reachable from the network (set --api_key)."""
     port: int = 8080

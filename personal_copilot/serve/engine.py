@@ -34,7 +34,7 @@ from personal_copilot.serve.generation import (
     PreparedRequest,
     RequestError,
 )
-from personal_copilot.serve.model_source import base_name, check_adapter, resolve_model
+from personal_copilot.serve.model_source import ServedNames, check_adapter, resolve_model, served_names
 from personal_copilot.serve.prompts import PromptBuilder
 
 logger = logging.getLogger("personal_copilot.serve")
@@ -86,7 +86,8 @@ class TransformersEngine:
     def load(cls, config: ServeConfig) -> TransformersEngine:
         """Loads `--model` (hub id, directory or training run) and `--adapters` as the config says."""
         source = resolve_model(config.model)
-        adapters = _adapter_paths(source, config)
+        names = served_names(source, config.name)
+        adapters = _adapter_paths(source, names, config)
         tokenizer = load_tokenizer(source.tokenizer)
         if config.chat_template is not None:
             tokenizer.chat_template = config.chat_template.read_text(encoding="utf-8")
@@ -98,12 +99,12 @@ class TransformersEngine:
         builder = PromptBuilder(encoder, max_input, config.prompt_overflow, config.fim_layout, render_chat)
         parameter = next(model.parameters())
         info = ModelInfo(
-            name=config.name or source.name,
+            name=names.default,
             base_model=source.base,
             tokenizer=source.tokenizer,
-            base_name=base_name(source),
+            base_name=names.base,
             adapters=tuple(adapters),
-            default_adapter=source.name if source.adapter else None,
+            default_adapter=names.adapter,
             max_input_tokens=max_input,
             max_new_tokens=max_new,
             max_total_tokens=model_context(model),
@@ -180,11 +181,11 @@ class TransformersEngine:
         return [row.result(seconds) for row in rows]
 
 
-def _adapter_paths(source: ModelRef, config: ServeConfig) -> dict[str, str]:
-    """{name: directory} of the run's adapter (named after the run) and of --adapters."""
-    adapters = {source.name: str(source.adapter)} if source.adapter else {}
+def _adapter_paths(source: ModelRef, names: ServedNames, config: ServeConfig) -> dict[str, str]:
+    """{name: directory} of the run's adapter and of --adapters."""
+    adapters = {names.adapter: str(source.adapter)} if names.adapter else {}
     for name, path in config.adapter_paths().items():
-        if name in adapters or name in (source.name, base_name(source)):
+        if name in adapters or name == names.base:
             raise PcopilotError(f"--adapters {name}={path}: the name {name!r} is taken; choose another")
         adapters[name] = str(check_adapter(name, path))
     return adapters

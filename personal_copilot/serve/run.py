@@ -20,6 +20,7 @@ from personal_copilot.errors import PcopilotError
 from personal_copilot.serve.auth import API_KEY_ENV
 from personal_copilot.serve.config import ServeConfig
 from personal_copilot.serve.editors import editor_instructions
+from personal_copilot.serve.model_source import describe_names
 from personal_copilot.serve.report import ServeReport
 
 logger = logging.getLogger("personal_copilot.serve")
@@ -93,8 +94,8 @@ def run_serve(config: ServeConfig) -> ServeReport:
     print(editor_instructions(info, url, api_key is not None), flush=True)
     if not is_loopback(host) and api_key is None:
         logger.warning("listening on %s without --api_key: anyone who can reach this port can use the model", host)
-    names = ", ".join(info.names)
-    logger.info("serving %s (%s) on %s%s", info.name, names, url, "" if api_key is None else " (API key required)")
+    key = "" if api_key is None else " (API key required)"
+    logger.info("serving on %s%s: %s", url, key, describe_names(info))
     start = time.perf_counter()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop here

@@ -35,6 +35,7 @@ from personal_copilot.train.lora import lora_target_modules
 from personal_copilot.train.metrics import read_metrics
 from personal_copilot.train.plots import plot_training_curves
 from personal_copilot.train.report import TrainReport
+from personal_copilot.train.resume import checkpoint_to_resume, interrupted
 
 BASE_DIR = "base"
 """Where a scratch: run keeps the base model and tokenizer it created (the adapter's base)."""
@@ -86,39 +87,6 @@ def to_training_arguments(config: TrainConfig, precision: str, has_eval: bool) -
     if unknown:
         raise PcopilotError(f"--extra_training_args: TrainingArguments has no {', '.join(sorted(unknown))}")
     return TrainingArguments(**(arguments | config.extra_training_args))
-
-
-def last_complete_checkpoint(output: Path) -> Path | None:
-    """The newest `checkpoint-N` whose `trainer_state.json` (the Trainer writes it last) is whole: a run killed while
-    writing a checkpoint resumes from the one before."""
-    if not output.is_dir():
-        return None
-    numbered = [
-        (int(p.name.split("-")[-1]), p) for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-    ]
-    for _, checkpoint in sorted(numbered, reverse=True):
-        try:
-            json.loads((checkpoint / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        return checkpoint
-    return None
-
-
-def _checkpoint_to_resume(config: TrainConfig) -> str | None:
-    """The checkpoint `--resume` asks for: the newest complete one (true, or auto when there is one), or none."""
-    last = last_complete_checkpoint(config.output)
-    if last and config.resume is False:
-        raise PcopilotError(
-            f"{config.output} already has checkpoints ({last.name}); "
-            "continue with --resume true (or auto), or choose another --output"
-        )
-    if last is None and config.resume is True:
-        raise PcopilotError(
-            f"--resume true: {config.output} holds no complete checkpoint; use --resume auto to start when there is "
-            "none"
-        )
-    return str(last) if last else None
 
 
 def _scratch_tokenizer(config: TrainConfig, out: Path) -> Any:
@@ -272,11 +240,12 @@ def run_train(config: TrainConfig) -> TrainReport:
     if config.method == "qlora":
         quantization_config(precision)  # bitsandbytes missing: fail before any work
     check_output_owner(out, "train")
-    resume_from = _checkpoint_to_resume(config)
+    resume_from = checkpoint_to_resume(config)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     args = to_training_arguments(config, precision, has_eval=config.eval_fraction > 0)
     tokenizer, model, base_model, recorded_family = _setup_model(config, args, precision)
+    set_seed(config.seed)  # the same LoRA init whether the scratch base was just built (a random draw) or reloaded
     new_tokens = ensure_chat_template(tokenizer) if config.task == "chat" else []
     if new_tokens:
         model.resize_token_embeddings(len(tokenizer))
@@ -302,7 +271,13 @@ def run_train(config: TrainConfig) -> TrainReport:
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
     tokens_before = _tokens_seen_at(resume_from)
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        result = trainer.train(resume_from_checkpoint=resume_from)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM as the CLI turns it
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, RichProgressCallback):
+                callback.on_train_end(args, trainer.state, trainer.control)
+        raise interrupted(config, trainer.state.global_step) from interrupt
     eval_loss = _final_eval_loss(trainer) if data.eval is not None else None
     trainer.save_model(str(out))
     ranks = _gather_rank_summaries(trainer, out)

@@ -200,7 +200,7 @@ def test_limits_and_names(engine) -> None:
     with pytest.raises(RequestError) as error:
         engine.prepare(GenerationRequest(prompt="x", model="nope"))
     assert error.value.status == 404
-    assert engine.info.names == ("tiny-starcoder", engine.info.base_name, "a", "b")
+    assert engine.info.names == ("tiny-starcoder", "a", "b") and engine.info.base_name == "tiny-starcoder"  # --name
     with pytest.raises(RequestError, match="empty"):
         engine.prepare(GenerationRequest(prompt=""))
 

@@ -141,7 +141,7 @@ def test_scratch_model_keeps_its_base_for_the_adapter(collected: Path, tmp_path:
 
 def test_existing_checkpoints_need_resume(tiny_models, collected: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    with pytest.raises(PcopilotError, match="holds no complete checkpoint; use --resume auto"):
+    with pytest.raises(PcopilotError, match="holds no checkpoint; use --resume auto"):
         run_train(config(tiny_models["llama"], collected, out, max_steps=2, resume=True))
     first = run_train(config(tiny_models["llama"], collected, out, max_steps=2, resume="auto", logging_steps=10))
     assert first.resumed_from is None and first.train_loss is not None  # a run shorter than --logging_steps
