@@ -23,6 +23,7 @@ from personal_copilot.serve.generation import (
     SamplingParams,
     TokenEvent,
 )
+from personal_copilot.serve.model_source import base_name
 from personal_copilot.serve.report import ServeReport
 from personal_copilot.serve.run import run_serve
 
@@ -39,6 +40,7 @@ __all__ = [
     "ServeReport",
     "ServerApi",
     "TokenEvent",
+    "base_name",
     "continue_config",
     "editor_instructions",
     "fim_parts",
