@@ -150,7 +150,7 @@ COMMANDS: dict[str, Command | CommandGroup] = {
         },
     ),
     "export": CommandGroup(
-        summary="Run it on a laptop: GGUF for llama.cpp (FIM ids checked), an Ollama Modelfile, editor settings.",
+        summary="GGUF (FIM ids checked), Ollama Modelfile, editor settings, vLLM or llama-server setups.",
         commands={
             "gguf": Command(
                 summary="Merge the adapter and convert with llama.cpp's converter; FIM token ids checked in the GGUF.",
@@ -167,6 +167,17 @@ COMMANDS: dict[str, Command | CommandGroup] = {
                 config="personal_copilot.export.config:EditorConfig",
                 run="personal_copilot.export.run:run_export_editor",
             ),
+            "vllm": Command(
+                summary="The vllm serve command (LoRA modules, rank, tensor parallel), a compose file with the front.",
+                config="personal_copilot.export.config:VllmConfig",
+                run="personal_copilot.export.engine:run_export_vllm",
+                several=("adapters",),
+            ),
+            "llamacpp-server": Command(
+                summary="The llama-server command for a GGUF, a compose file with the pcopilot serve --engine front.",
+                config="personal_copilot.export.config:LlamaCppServerConfig",
+                run="personal_copilot.export.engine:run_export_llamacpp_server",
+            ),
         },
     ),
     "run": Command(
@@ -178,7 +189,7 @@ COMMANDS: dict[str, Command | CommandGroup] = {
         summary="Serve the model to editors (TGI, OpenAI with suffix, Ollama, llama.cpp); LoRA adapters per request.",
         config="personal_copilot.serve.config:ServeConfig",
         run="personal_copilot.serve.run:run_serve",
-        several=("adapters",),
+        several=("adapters", "engine_models"),
     ),
     "quickstart": Command(
         summary="The whole loop offline on this project's own source: the first command to run.",

@@ -1,8 +1,8 @@
-"""Settings of `pcopilot export gguf|ollama|editor` and `pcopilot run`."""
+"""Settings of `pcopilot export gguf|ollama|editor|vllm|llamacpp-server` and `pcopilot run`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -145,3 +145,72 @@ class CompletionConfig:
             raise ValueError(f"--max_tokens must be >= 1, got {self.max_tokens}")
         if self.temperature < 0:
             raise ValueError(f"--temperature must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class VllmConfig:
+    """Write what runs a tuned model on vLLM behind `pcopilot serve --engine`: the exact `vllm serve` command (the
+    base, --enable-lora with the run's and --adapters' LoRA modules, --max-lora-rank from their configs,
+    --tensor-parallel-size for --gpu), a docker-compose.yml with vLLM and the pcopilot front, and a README.
+
+    Example: pcopilot export vllm --model runs/qwen-lora --adapters chat=runs/chat-lora --output deploy/vllm
+    """
+
+    model: str
+    """Hub id, local model directory, or `pcopilot train` run directory (its base is what vLLM loads, its adapter a
+    LoRA module named after the run; a full fine-tune is loaded as the model)."""
+    output: Path
+    """Directory for vllm_serve.sh, docker-compose.yml, Dockerfile (the front) and README.md."""
+    adapters: list[str] = field(default_factory=list)
+    """More LoRA adapters of the same base, as NAME=PATH (served under NAME, as `pcopilot serve --adapters`)."""
+    gpu: str = "A100-80GB"
+    """GPU type the tensor-parallel size is sized for (one of `pcopilot estimate`'s GPUs)."""
+    tensor_parallel_size: int | None = None
+    """GPUs vLLM splits the model over (default: the fewest of --gpu that hold the bf16 weights in half of vLLM's
+    memory share, leaving the rest for the KV cache)."""
+    max_model_len: int | None = None
+    """vLLM's --max-model-len (default: the model's context length)."""
+    image: str = "vllm/vllm-openai:latest"
+    """vLLM's container image in docker-compose.yml."""
+
+    def __post_init__(self) -> None:
+        self.output = Path(self.output)
+        if isinstance(self.adapters, str):
+            self.adapters = [self.adapters]
+        for spec in self.adapters:
+            name, sep, path = spec.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise ValueError(f"--adapters takes NAME=PATH entries, got {spec!r}")
+        if self.tensor_parallel_size is not None and self.tensor_parallel_size < 1:
+            raise ValueError(f"--tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}")
+
+    def adapter_paths(self) -> dict[str, Path]:
+        pairs = [spec.partition("=") for spec in self.adapters]
+        return {name.strip(): Path(path.strip()) for name, _, path in pairs}
+
+
+@dataclass
+class LlamaCppServerConfig:
+    """Write what runs a GGUF on llama.cpp's server (a CPU box, or a GPU build) behind `pcopilot serve --engine`: the
+    exact `llama-server` command, a docker-compose.yml with it and the pcopilot front, and a README.
+
+    Example: pcopilot export llamacpp-server --gguf tiny.gguf --model runs/tiny-lora --output deploy/llamacpp
+    """
+
+    gguf: Path
+    """The GGUF file (from `pcopilot export gguf`)."""
+    model: str
+    """The run (or model) the GGUF was made from: the front loads its tokenizer and config to build prompts."""
+    output: Path
+    """Directory for llama_server.sh, docker-compose.yml, Dockerfile (the front) and README.md."""
+    context_window: int | None = None
+    """Tokens per request slot (default: the GGUF's context length, at most 4096)."""
+    parallel: int = 8
+    """Requests llama-server generates at once (its --parallel slots)."""
+    image: str = "ghcr.io/ggml-org/llama.cpp:server"
+    """llama.cpp's server container image in docker-compose.yml."""
+
+    def __post_init__(self) -> None:
+        self.gguf, self.output = Path(self.gguf), Path(self.output)
+        if self.parallel < 1:
+            raise ValueError(f"--parallel must be >= 1, got {self.parallel}")

@@ -121,3 +121,28 @@ class CompletionReport:
             f"[dim]{'fill-in-the-middle' if self.fill_in_the_middle else 'completion'}: {self.prompt_tokens} prompt "
             f"tokens, {self.completion_tokens} generated ({self.finish_reason}), {self.tokens_per_second:,.1f} tok/s"
         )
+
+
+@dataclass
+class EngineExportReport:
+    """What `pcopilot export vllm|llamacpp-server` wrote: the engine's command and the front's."""
+
+    engine: str
+    """vllm or llama.cpp."""
+    output: str
+    engine_command: list[str]
+    front_command: list[str]
+    files: list[str]
+    tensor_parallel_size: int | None = None
+    lora_modules: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    def print(self) -> None:
+        rows = [("engine", " ".join(self.engine_command)), ("front", " ".join(self.front_command))]
+        if self.tensor_parallel_size is not None:
+            rows.append(("tensor parallel", self.tensor_parallel_size))
+        rows += [("LoRA modules", ", ".join(self.lora_modules) or "-"), ("wrote", ", ".join(self.files))]
+        rows += [("note", note) for note in self.notes]
+        rows.append(("next", f"cd {self.output} && PCOPILOT_API_KEY=... docker compose up"))
+        print_summary(f"pcopilot export {self.engine}", rows)

@@ -23,6 +23,7 @@ from personal_copilot.serve.generation import (
     SamplingParams,
     TokenEvent,
 )
+from personal_copilot.serve.model_source import served_names
 from personal_copilot.serve.report import ServeReport
 from personal_copilot.serve.run import run_serve
 
@@ -44,4 +45,5 @@ __all__ = [
     "fim_parts",
     "llm_vscode_settings",
     "run_serve",
+    "served_names",
 ]

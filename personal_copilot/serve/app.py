@@ -22,9 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import personal_copilot
 from personal_copilot.serve.auth import OPEN_PATHS, check_api_key
-from personal_copilot.serve.batching import GenerationFailed, Scheduler
+from personal_copilot.serve.batching import ConcurrentScheduler, GenerationFailed, Scheduler
 from personal_copilot.serve.errors import CLIENT_LEFT, error_body
-from personal_copilot.serve.generation import Engine, GenerationResult, RequestError
+from personal_copilot.serve.generation import Engine, GenerationResult, RequestError, StreamingEngine
 from personal_copilot.serve.routes import llamacpp, ollama, openai, tgi
 from personal_copilot.serve.routes.common import RESULTS_STATE, ClientLeft
 from personal_copilot.serve.service import CompletionService
@@ -182,15 +182,19 @@ def _fields(results: list[GenerationResult], start: float) -> str:
     )
 
 
-def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
-    """The server's application over `engine`; the generation thread runs while the app's lifespan does."""
+def create_app(engine: Engine | StreamingEngine, settings: AppSettings | None = None) -> FastAPI:
+    """The server's application over `engine`; the generation thread runs while the app's lifespan does (an engine
+    that batches by itself, a `StreamingEngine`, gets each request as it arrives instead)."""
     settings = settings or AppSettings()
-    scheduler = Scheduler(
-        engine,
-        max_batch_size=settings.max_batch_size,
-        max_pending=settings.max_concurrent_requests,
-        batch_window=settings.batch_window_ms / 1000,
-    )
+    if isinstance(engine, StreamingEngine):
+        scheduler: Scheduler = ConcurrentScheduler(engine, max_pending=settings.max_concurrent_requests)
+    else:
+        scheduler = Scheduler(
+            engine,
+            max_batch_size=settings.max_batch_size,
+            max_pending=settings.max_concurrent_requests,
+            batch_window=settings.batch_window_ms / 1000,
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -200,6 +204,8 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
         finally:
             scheduler.stop()
             service.close()
+            if isinstance(engine, StreamingEngine):
+                await engine.aclose()
 
     app = FastAPI(
         title="personal-copilot",
@@ -233,7 +239,7 @@ def create_app(engine: Engine, settings: AppSettings | None = None) -> FastAPI:
 
     @app.exception_handler(GenerationFailed)
     async def generation_failed(request: Request, error: GenerationFailed) -> JSONResponse:
-        return _error_response(request.url.path, 500, str(error))
+        return _error_response(request.url.path, error.status, str(error))
 
     @app.exception_handler(ClientLeft)
     async def client_left(request: Request, error: ClientLeft) -> Response:

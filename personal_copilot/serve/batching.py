@@ -15,6 +15,7 @@ fails alone (requests that had already streamed tokens to their client fail with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -22,13 +23,25 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from personal_copilot.serve.generation import Engine, GenerationResult, PreparedRequest, RequestError, TokenEvent
+from personal_copilot.serve.generation import (
+    Engine,
+    GenerationResult,
+    PreparedRequest,
+    RequestError,
+    StreamingEngine,
+    TokenEvent,
+)
 
 logger = logging.getLogger("personal_copilot.serve")
 
 
 class GenerationFailed(Exception):
-    """The engine failed on this request (the server goes on)."""
+    """The engine failed on this request (the server goes on); `status` is the HTTP status it is answered with (500:
+    this process's engine, 502: a remote engine's error, 504: a remote engine's time-out)."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -208,3 +221,58 @@ class Scheduler:
     def _fail(self, ticket: Ticket, error: Exception) -> None:
         self.stats.failed += 1
         ticket.put(GenerationFailed(f"generation failed: {type(error).__name__}: {error}"))
+
+
+class ConcurrentScheduler(Scheduler):
+    """The scheduler of an engine that batches by itself (`StreamingEngine`, e.g. vLLM behind `--engine`): the same
+    admission (`reserve`, 429 beyond `max_pending`), but each request runs at once as its own task on the event loop,
+    so the engine sees every request as it arrives. Closing a ticket cancels its task (which closes its connection to
+    the engine, so the engine stops generating it)."""
+
+    def __init__(self, engine: StreamingEngine, max_pending: int = 64) -> None:
+        super().__init__(engine, max_batch_size=1, max_pending=max_pending)  # type: ignore[arg-type]
+        self.streaming_engine = engine
+        self._tasks: set[asyncio.Task] = set()
+
+    def start(self) -> None:
+        """Nothing to start: requests run as tasks of the event loop."""
+
+    def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    def submit(self, prepared: PreparedRequest, stream: bool = False) -> Ticket:
+        task: asyncio.Task | None = None
+
+        def release() -> None:
+            self.release()
+            if task is not None:
+                task.cancel()
+
+        ticket = Ticket(prepared, asyncio.get_running_loop(), release, stream)
+        task = asyncio.get_running_loop().create_task(self._run_one(ticket))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return ticket
+
+    async def _run_one(self, ticket: Ticket) -> None:
+        self.stats.batches += 1
+        self.stats.largest_batch = max(self.stats.largest_batch, self._pending)
+        try:
+            async with contextlib.aclosing(
+                self.streaming_engine.generate_one(ticket.prepared, ticket.stream)
+            ) as items:
+                async for item in items:
+                    if isinstance(item, GenerationResult):
+                        item.seconds = time.perf_counter() - ticket.queued_at
+                        self.stats.requests += 1
+                        self.stats.generated_tokens += item.generated_tokens
+                    if not ticket.put(item):
+                        return  # the client left: closing the items closes the engine's connection
+        except GenerationFailed as error:
+            self.stats.failed += 1
+            logger.warning("%s", error)
+            ticket.put(error)
+        except Exception as error:
+            logger.exception("generation failed")
+            self._fail(ticket, error)

@@ -65,6 +65,19 @@ class ServeConfig:
     """Largest request body; larger ones get 413."""
     max_rows_per_request: int = 32
     """Most completions one request may ask for (OpenAI: prompts × n); more get 413 before any work is done."""
+    engine: str | None = None
+    """URL of an OpenAI-compatible inference engine (vLLM, SGLang, llama.cpp's server, another pcopilot serve), e.g.
+    http://gpu-box:8000: this server then builds the prompts (FIM from --model's family) and forwards plain
+    /v1/completions to it, loading only --model's tokenizer and config (default: generate in this process)."""
+    engine_models: list[str] = field(default_factory=list)
+    """With --engine: NAME=ENGINE_MODEL, the engine's model (or LoRA module) name for a name served here (default:
+    the same name; the bare base is sent as its served name). A NAME not otherwise served is served as an adapter
+    the engine holds."""
+    engine_api_key: str | None = None
+    """With --engine: the key sent to it as `Authorization: Bearer KEY` (default: $PCOPILOT_ENGINE_API_KEY)."""
+    engine_timeout: float = 60.0
+    """With --engine: seconds to wait for the engine's next bytes (its whole answer when not streamed); longer
+    gets 504."""
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -88,8 +101,25 @@ class ServeConfig:
             raise ValueError(f"--batch_window_ms must be >= 0, got {self.batch_window_ms}")
         if self.chat_template is not None:
             self.chat_template = Path(self.chat_template)
+        if isinstance(self.engine_models, str):
+            self.engine_models = [self.engine_models]
+        for spec in self.engine_models:
+            name, sep, target = spec.partition("=")
+            if not sep or not name.strip() or not target.strip():
+                raise ValueError(f"--engine_models takes NAME=ENGINE_MODEL entries, got {spec!r}")
+        if self.engine_models and not self.engine:
+            raise ValueError("--engine_models maps names to an engine's models; give the engine with --engine URL")
+        if self.engine is not None and not self.engine.startswith(("http://", "https://")):
+            raise ValueError(f"--engine takes the engine's http:// or https:// URL, got {self.engine!r}")
+        if self.engine_timeout <= 0:
+            raise ValueError(f"--engine_timeout must be > 0 seconds, got {self.engine_timeout}")
 
     def adapter_paths(self) -> dict[str, str]:
         """--adapters as {name: path}."""
         pairs = [spec.partition("=") for spec in self.adapters]
         return {name.strip(): path.strip() for name, _, path in pairs}
+
+    def engine_model_names(self) -> dict[str, str]:
+        """--engine_models as {served name: engine model}."""
+        pairs = [spec.partition("=") for spec in self.engine_models]
+        return {name.strip(): target.strip() for name, _, target in pairs}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,11 @@ from personal_copilot.serve.generation import (
     RequestError,
 )
 from personal_copilot.serve.model_source import ServedNames, check_adapter, resolve_model, served_names
-from personal_copilot.serve.prompts import PromptBuilder
+from personal_copilot.serve.prompts import PromptBuilder, chat_renderer, serving_limits
 
 logger = logging.getLogger("personal_copilot.serve")
 BASE_ROW = "__base__"
 """PEFT's adapter name for rows that use the bare base model."""
-DEFAULT_MAX_NEW_TOKENS = 512
 
 
 def model_context(model: Any) -> int:
@@ -94,8 +93,8 @@ class TransformersEngine:
         model, eos_ids = _load_weights(source.base, adapters, tokenizer, config)
         family = config.family or source.family or detect_family(tokenizer.get_vocab())
         encoder = FimEncoder(tokenizer, family, require_fim=family is not None)
-        max_input, max_new = _limits(model_context(model), config)
-        render_chat = _chat_renderer(tokenizer)
+        max_input, max_new = serving_limits(model_context(model), config.max_new_tokens, config.max_input_tokens)
+        render_chat = chat_renderer(tokenizer)
         builder = PromptBuilder(encoder, max_input, config.prompt_overflow, config.fim_layout, render_chat)
         parameter = next(model.parameters())
         info = ModelInfo(
@@ -209,30 +208,6 @@ def _load_weights(base: str, adapters: dict[str, str], tokenizer: Any, config: S
     if has_cuda():
         model.to("cuda")
     return model, eos_ids
-
-
-def _limits(context: int, config: ServeConfig) -> tuple[int, int]:
-    """(max input tokens, max new tokens) within the model's context."""
-    max_new = config.max_new_tokens or min(DEFAULT_MAX_NEW_TOKENS, context // 2)
-    max_input = config.max_input_tokens or context - max_new
-    if max_input + max_new > context or max_input < 8:
-        raise PcopilotError(
-            f"--max_input_tokens {max_input} + --max_new_tokens {max_new} does not fit the model's context of "
-            f"{context} tokens (and prompts need at least 8); lower --max_new_tokens or --max_input_tokens"
-        )
-    return max_input, max_new
-
-
-def _chat_renderer(tokenizer: Any) -> Callable[[Sequence[tuple[str, str]]], str] | None:
-    """Renders (role, content) messages with the tokenizer's chat template; None without a template."""
-    if not tokenizer.chat_template:
-        return None
-
-    def render(messages: Sequence[tuple[str, str]]) -> str:
-        conversation = [{"role": role, "content": content} for role, content in messages]
-        return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-
-    return render
 
 
 def _load_adapters(model: Any, adapters: dict[str, str], base: str) -> Any:

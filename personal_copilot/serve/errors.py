@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 ERROR_TYPES = {400: "validation", 401: "authentication", 404: "not_found", 405: "method_not_allowed"}
 ERROR_TYPES |= {413: "payload_too_large", 422: "validation", 429: "overloaded", 500: "generation"}
+ERROR_TYPES |= {502: "engine_error", 504: "engine_timeout"}
 CLIENT_LEFT = 499
 """Status logged (never sent) for a request whose client left before its answer (nginx's "client closed request")."""
 
@@ -74,6 +75,8 @@ ERROR_DESCRIPTIONS = {
     422: "Invalid request: the message names the field",
     429: "Too many generations under way (--max_concurrent_requests); retry shortly",
     500: "The engine failed on this request",
+    502: "The inference engine behind this server (--engine) failed or broke the connection",
+    504: "The inference engine behind this server (--engine) did not answer within --engine_timeout",
 }
 
 

@@ -6,9 +6,9 @@ Nothing here imports torch or FastAPI: the routes are tested with a fake engine,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 FinishReason = Literal["length", "eos_token", "stop_sequence", "block_end", "cancelled"]
 """Why a completion ended: its token budget, a stop token (end of text, FIM sentinel, file separator, end of turn),
@@ -123,6 +123,8 @@ class PreparedRequest:
     suffix: str | None = None
     truncated_tokens: int = 0
     """Prompt tokens cut to fit the context window."""
+    prompt_text: str | None = None
+    """The prompt as text, special tokens spelled out (for an engine that takes text: `--engine`)."""
 
 
 @dataclass(frozen=True)
@@ -234,4 +236,28 @@ class Engine(Protocol):
 
     def generate(self, batch: Sequence[PreparedRequest], on_token: OnToken) -> list[GenerationResult]:
         """Generates the batch together (called from one worker thread); one result per request, in order."""
+        ...
+
+
+@runtime_checkable
+class StreamingEngine(Protocol):
+    """An engine that batches by itself (a remote inference engine): each request is generated on its own, as a task
+    on the event loop, and the engine interleaves them."""
+
+    info: ModelInfo
+
+    def prepare(self, request: GenerationRequest) -> PreparedRequest:
+        """As `Engine.prepare`."""
+        ...
+
+    def generate_one(self, prepared: PreparedRequest, stream: bool) -> AsyncIterator[TokenEvent | GenerationResult]:
+        """The request's token events (when `stream`), then its result.
+
+        Raises:
+            GenerationFailed: the engine failed (`status` 502: an error or a broken stream; 504: a time-out).
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Closes what the engine holds open (its connection pool); called when the server stops."""
         ...

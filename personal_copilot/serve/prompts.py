@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from personal_copilot.dataset import FimEncoder, Layout, ModelFamily
+from personal_copilot.errors import PcopilotError
 from personal_copilot.serve.generation import ContextFile, FimTokens, GenerationRequest, RequestError
 
 _PREFIX_MARK, _SUFFIX_MARK = "\x00", "\x01"
 CHUNK_SEPARATOR = "\n\n--- snip ---\n\n"
+DEFAULT_MAX_NEW_TOKENS = 512
 
 
 def fim_tokens(family: ModelFamily) -> FimTokens:
@@ -188,3 +190,31 @@ class PromptBuilder:
             "serve with --prompt_overflow truncate",
             field=field,
         )
+
+
+def serving_limits(context: int, max_new_tokens: int | None, max_input_tokens: int | None) -> tuple[int, int]:
+    """(max input tokens, max new tokens) within the model's context (--max_new_tokens, --max_input_tokens).
+
+    Raises:
+        PcopilotError: the two do not fit the context together.
+    """
+    max_new = max_new_tokens or min(DEFAULT_MAX_NEW_TOKENS, context // 2)
+    max_input = max_input_tokens or context - max_new
+    if max_input + max_new > context or max_input < 8:
+        raise PcopilotError(
+            f"--max_input_tokens {max_input} + --max_new_tokens {max_new} does not fit the model's context of "
+            f"{context} tokens (and prompts need at least 8); lower --max_new_tokens or --max_input_tokens"
+        )
+    return max_input, max_new
+
+
+def chat_renderer(tokenizer: Any) -> Callable[[Sequence[tuple[str, str]]], str] | None:
+    """Renders (role, content) messages with the tokenizer's chat template; None without a template."""
+    if not tokenizer.chat_template:
+        return None
+
+    def render(messages: Sequence[tuple[str, str]]) -> str:
+        conversation = [{"role": role, "content": content} for role, content in messages]
+        return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+
+    return render

@@ -61,6 +61,17 @@ def _configure_logging() -> None:
     logger.setLevel(logging.INFO)
 
 
+def load_engine(config: ServeConfig):
+    """The engine `config` asks for: the in-process transformers one, or the front of `--engine URL`."""
+    if config.engine is not None:
+        from personal_copilot.serve.remote_engine import RemoteEngine
+
+        return RemoteEngine.load(config)
+    from personal_copilot.serve.engine import TransformersEngine
+
+    return TransformersEngine.load(config)
+
+
 def run_serve(config: ServeConfig) -> ServeReport:
     """Serves until interrupted (Ctrl-C) and reports what was served."""
     try:
@@ -72,12 +83,11 @@ def run_serve(config: ServeConfig) -> ServeReport:
         ) from error
 
     from personal_copilot.serve.app import AppSettings, create_app
-    from personal_copilot.serve.engine import TransformersEngine
 
     api_key = config.api_key or os.environ.get(API_KEY_ENV) or None
     sock = bind_socket(config.host, config.port)
     _configure_logging()
-    engine = TransformersEngine.load(config)
+    engine = load_engine(config)
     settings = AppSettings(
         api_key=api_key,
         max_batch_size=config.max_batch_size,
@@ -96,6 +106,8 @@ def run_serve(config: ServeConfig) -> ServeReport:
         logger.warning("listening on %s without --api_key: anyone who can reach this port can use the model", host)
     key = "" if api_key is None else " (API key required)"
     logger.info("serving on %s%s: %s", url, key, describe_names(info))
+    if config.engine is not None:
+        logger.info("generating with the engine at %s", config.engine)
     start = time.perf_counter()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop here

@@ -30,6 +30,10 @@ def test_defaults_bind_loopback() -> None:
         ({"max_new_tokens": 0}, "--max_new_tokens"),
         ({"batch_window_ms": -1}, "--batch_window_ms"),
         ({"max_rows_per_request": 0}, "--max_rows_per_request"),
+        ({"engine": "gpu-box:8000"}, "--engine"),
+        ({"engine_models": ["a=b"]}, "--engine"),
+        ({"engine": "http://gpu-box:8000", "engine_models": ["a"]}, "--engine_models"),
+        ({"engine": "http://gpu-box:8000", "engine_timeout": 0}, "--engine_timeout"),
     ],
 )
 def test_invalid_values_name_the_flag(overrides: dict, flag: str) -> None:
@@ -49,3 +53,8 @@ def test_a_taken_port_is_a_user_error_before_the_model_loads() -> None:
         taken.close()
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
+
+
+def test_engine_models_flag() -> None:
+    config = parse_config("serve", ["--model", "m", "--engine", "http://e:8000", "--engine_models", "a=x", "c=y"])
+    assert config.engine_model_names() == {"a": "x", "c": "y"} and config.engine_timeout == 60.0

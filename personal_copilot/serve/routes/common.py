@@ -124,7 +124,7 @@ async def _frames(http: Request, tickets: Sequence[Ticket], form: StreamFormat) 
         for value in form.end(results):
             yield form.frame(value)
     except GenerationFailed as error:
-        yield form.frame(error_body(http.url.path, 500, str(error)))
+        yield form.frame(error_body(http.url.path, error.status, str(error)))
     finally:
         for ticket in tickets:
             ticket.close()
