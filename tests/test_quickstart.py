@@ -11,31 +11,37 @@ import yaml
 from personal_copilot.cli import main
 from personal_copilot.quickstart import project_source
 from personal_copilot.quickstart.report import Row, judge
+from personal_copilot.train import TrainInterrupted
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sources(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A team's project of two repositories."""
     from tests.corpus import write_repositories
 
-    return write_repositories(tmp_path_factory.mktemp("code"))[0]
+    return write_repositories(tmp_path_factory.mktemp("code"))[:2]
 
 
 @pytest.mark.slow
 def test_quickstart_runs_the_loop_then_reuses_it(
-    test_base: Path, source: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+    test_base: Path, sources: list[Path], tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "qs"
-    argv = ["quickstart", "--profile", "test", "--sources", str(source), "--output", str(out), "--workers", "1"]
+    listed = f"[{', '.join(map(str, sources))}]"
+    argv = ["quickstart", "--profile", "test", "--sources", listed, "--output", str(out), "--workers", "1"]
     assert main(argv) == 0
 
     report = json.loads((out / "report.json").read_text())
-    assert report["collect"]["files_kept"] == 12
+    assert report["collect"]["files_kept"] == 24
+    own_code = report["train"]["data"][0]["repositories"]
+    assert len(own_code) == 2  # both repositories are trained on and both have held-out files to evaluate
+    assert all(share["train_files"] > 0 and share["eval_files"] > 0 for share in own_code)
     assert report["train"]["steps"] == 4 and report["train"]["eval_loss"] > 0
     assert report["base"] == str(test_base) and report["reused"] == []
     assert (out / "run" / "adapter_model.safetensors").is_file()
     assert yaml.safe_load((out / "pcopilot_config.yaml").read_text())["stage"] == "quickstart"
     printed = capsys.readouterr().out
-    assert "pcopilot quickstart" in printed and f"pcopilot serve --model {out / 'run'}" in printed
+    assert "pcopilot quickstart" in printed and f"pcopilot serve --model {out / 'run'} --name quickstart" in printed
 
     # The report's numbers are the evaluation's: base and tuned from the same compare run.
     own = json.loads((out / "eval" / "own_code" / "report.json").read_text())
@@ -76,11 +82,15 @@ def test_quickstart_runs_the_loop_then_reuses_it(
 
     def killed(config):
         claimed.append(json.loads(state.read_text()).get("tune"))
-        raise KeyboardInterrupt
+        raise TrainInterrupted(2, 4, None, "pcopilot train …")
 
     monkeypatch.setattr("personal_copilot.quickstart.run.run_train", killed)
-    assert main(argv) != 0
+    capsys.readouterr()
+    assert main(argv) == 130
     assert claimed and claimed[0]
+    message = capsys.readouterr().err
+    assert "the fine-tune stopped at step 2 of 4; run the same pcopilot quickstart again to resume it" in message
+    assert "pcopilot train" not in message  # the quickstart resumes on its own: no train command to copy
 
 
 def test_default_source_is_this_project() -> None:

@@ -21,7 +21,7 @@ from personal_copilot.base import base_model_dir, model_nats, read_base, read_te
 from personal_copilot.collect import CollectConfig, CollectReport, run_collect
 from personal_copilot.configs import write_atomic, write_report, write_run_config
 from personal_copilot.console import print_summary, print_table, stderr, stdout
-from personal_copilot.dataset import FimConfig
+from personal_copilot.dataset import DatasetSplit, FimConfig
 from personal_copilot.errors import PcopilotError
 from personal_copilot.evaluate import (
     CompareConfig,
@@ -36,7 +36,15 @@ from personal_copilot.modeling import cpu_precision, load_tokenizer
 from personal_copilot.quickstart.config import QuickstartConfig
 from personal_copilot.quickstart.general import GeneralCode, general_code
 from personal_copilot.quickstart.report import Example, ReportContent, Row, Verdict, judge, write_reports
-from personal_copilot.train import LoraSettings, OptimSettings, TrainConfig, TrainReport, read_train_report, run_train
+from personal_copilot.train import (
+    LoraSettings,
+    OptimSettings,
+    TrainConfig,
+    TrainInterrupted,
+    TrainReport,
+    read_train_report,
+    run_train,
+)
 
 REPLAY_WEIGHT = 0.25
 """Weight of the base's own (standard-library) training files mixed into the fine-tune, against 1 for your code:
@@ -65,6 +73,8 @@ EVAL = {
 }
 SHOWN_METRICS = ("FIM exact match", "FIM edit similarity", "FIM Python parses", "held-out loss", "HumanEval pass@1")
 STATE_FILE = ".pcopilot/quickstart.json"
+SERVED_NAME = "quickstart"
+"""The name the printed commands serve the tuned adapter under, and the editor asks for."""
 EXAMPLES = 6
 
 
@@ -118,6 +128,7 @@ class QuickstartReport:
                 ("files collected", self.collect.files_kept),
                 ("base model", self.base),
                 ("fine-tuned adapter", self.train.output),
+                *DatasetSplit.from_record(self.train.data[0]).summary_rows(),
                 ("reused from the last run", ", ".join(self.reused) or "nothing"),
                 ("seconds", self.seconds),
                 *self.files.items(),
@@ -159,7 +170,14 @@ def _tune(config: TrainConfig, key: str, state: dict[str, Any], state_path: Path
         shutil.rmtree(run)  # made from other code or settings: its checkpoints cannot be resumed
     state["tune"] = key
     write_atomic(state_path, json.dumps(state))
-    return run_train(config), False
+    try:
+        return run_train(config), False
+    except TrainInterrupted as stopped:
+        survived = f"from {stopped.checkpoint.name}" if stopped.checkpoint else "from the start (no checkpoint yet)"
+        raise KeyboardInterrupt(
+            f"the fine-tune stopped at step {stopped.step} of {stopped.max_steps}; run the same pcopilot quickstart "
+            f"again to resume it {survived}"
+        ) from None
 
 
 def _compare(out: Path, run: Path, profile: str, workers: int) -> CompareReport:
@@ -234,12 +252,13 @@ def _next_commands(out: Path) -> list[tuple[str, str]]:
     run = out / "run"
     return [
         (
-            "Serve the tuned model to your editor (TGI, OpenAI, Ollama and llama.cpp protocols)",
-            f"pcopilot serve --model {run}",
+            "Serve the tuned model to your editor (TGI, OpenAI, Ollama and llama.cpp protocols; the base stays "
+            "reachable as `base`)",
+            f"pcopilot serve --model {run} --name {SERVED_NAME}",
         ),
         (
             "Settings for llm-vscode (or --client continue / tabby)",
-            f"pcopilot export editor --client llm-vscode --url http://127.0.0.1:8080 --model {run}",
+            f"pcopilot export editor --client llm-vscode --url http://127.0.0.1:8080 --model {SERVED_NAME}",
         ),
         ("Run it with llama.cpp / Ollama", f"pcopilot export gguf --model {run} --output {out / 'model.gguf'}"),
     ]

@@ -3,6 +3,7 @@
 from personal_copilot.train.config import LoraSettings, OptimSettings, TrainConfig
 from personal_copilot.train.lora import LORA_TARGETS_BY_MODEL_TYPE, lora_target_modules
 from personal_copilot.train.report import TrainReport, read_train_report
+from personal_copilot.train.resume import TrainInterrupted
 from personal_copilot.train.run import BASE_DIR, run_train
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "LoraSettings",
     "OptimSettings",
     "TrainConfig",
+    "TrainInterrupted",
     "TrainReport",
     "lora_target_modules",
     "read_train_report",
