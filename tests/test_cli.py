@@ -167,7 +167,7 @@ def test_no_flag_of_any_command_takes_an_abbreviation(stage: str, capsys) -> Non
         (["eval", "compare", "--adaptor", "r"], "unknown flag --adaptor (did you mean --adapter?)"),
         (["train", "--zzz", "1"], "unknown flag --zzz;"),
         (["train", "stray"], "unexpected argument 'stray'"),
-        (["estimate", "--method", "full"], "missing required --model"),
+        (["export", "gguf", "--output", "x.gguf"], "missing required --model"),
         (["train", "--lora.r", "abc"], "--lora.r: Expected a <class 'int'>. Got value: abc"),
     ],
 )

@@ -227,8 +227,7 @@ def run_export_vllm(config: VllmConfig) -> EngineExportReport:
 
     from personal_copilot.export.model_source import resolve_model_source
     from personal_copilot.serve import served_names
-    from personal_copilot.train.estimate import run_estimate
-    from personal_copilot.train.estimate_config import EstimateConfig
+    from personal_copilot.train import EstimateConfig, run_estimate
 
     source = resolve_model_source(config.model)
     modules = [read_lora_module(source.name, source.adapter)] if source.adapter else []

@@ -34,6 +34,7 @@ import importlib, json, os, signal, sys
 from pathlib import Path
 from personal_copilot.collect import CollectConfig, DedupConfig, FilterConfig, run_collect
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C raises here even when started with it ignored
 args = json.loads(sys.argv[1])
 module_name, function_name, when = args["point"]
 owner = importlib.import_module(module_name)
