@@ -186,3 +186,18 @@ def write_report(out_dir: Path, report: Any, filename: str = REPORT_FILE) -> Pat
     path = Path(out_dir) / filename
     write_atomic(path, json.dumps(to_plain(report), indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def named_values(specs: list[str] | str, flag: str, value: str = "PATH") -> dict[str, str]:
+    """`NAME=VALUE` entries of a list flag (`--adapters a=runs/a b=runs/b`) as {name: value}.
+
+    Raises:
+        ValueError: an entry without a name or a value, naming the flag and the form it takes.
+    """
+    named = {}
+    for spec in [specs] if isinstance(specs, str) else specs:
+        name, sep, given = spec.partition("=")
+        if not sep or not name.strip() or not given.strip():
+            raise ValueError(f"{flag} takes NAME={value} entries, got {spec!r}")
+        named[name.strip()] = given.strip()
+    return named

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from personal_copilot.configs import named_values
 from personal_copilot.dataset import FamilyName
 from personal_copilot.serve import ServerApi
 
@@ -177,16 +178,12 @@ class VllmConfig:
         self.output = Path(self.output)
         if isinstance(self.adapters, str):
             self.adapters = [self.adapters]
-        for spec in self.adapters:
-            name, sep, path = spec.partition("=")
-            if not sep or not name.strip() or not path.strip():
-                raise ValueError(f"--adapters takes NAME=PATH entries, got {spec!r}")
+        named_values(self.adapters, "--adapters")
         if self.tensor_parallel_size is not None and self.tensor_parallel_size < 1:
             raise ValueError(f"--tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}")
 
     def adapter_paths(self) -> dict[str, Path]:
-        pairs = [spec.partition("=") for spec in self.adapters]
-        return {name.strip(): Path(path.strip()) for name, _, path in pairs}
+        return {name: Path(path) for name, path in named_values(self.adapters, "--adapters").items()}
 
 
 @dataclass

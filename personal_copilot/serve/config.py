@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from personal_copilot.configs import named_values
 from personal_copilot.dataset import FamilyName, Layout
 
 
@@ -84,10 +85,7 @@ class ServeConfig:
             raise ValueError("--model is required: a hub id, a model directory or a `pcopilot train` run directory")
         if isinstance(self.adapters, str):
             self.adapters = [self.adapters]
-        for spec in self.adapters:
-            name, sep, path = spec.partition("=")
-            if not sep or not name.strip() or not path.strip():
-                raise ValueError(f"--adapters takes NAME=PATH entries, got {spec!r}")
+        named_values(self.adapters, "--adapters")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must be in 0..65535, got {self.port}")
         for flag in ("max_new_tokens", "max_input_tokens"):
@@ -103,10 +101,7 @@ class ServeConfig:
             self.chat_template = Path(self.chat_template)
         if isinstance(self.engine_models, str):
             self.engine_models = [self.engine_models]
-        for spec in self.engine_models:
-            name, sep, target = spec.partition("=")
-            if not sep or not name.strip() or not target.strip():
-                raise ValueError(f"--engine_models takes NAME=ENGINE_MODEL entries, got {spec!r}")
+        named_values(self.engine_models, "--engine_models", "ENGINE_MODEL")
         if self.engine_models and not self.engine:
             raise ValueError("--engine_models maps names to an engine's models; give the engine with --engine URL")
         if self.engine is not None and not self.engine.startswith(("http://", "https://")):
@@ -116,10 +111,8 @@ class ServeConfig:
 
     def adapter_paths(self) -> dict[str, str]:
         """--adapters as {name: path}."""
-        pairs = [spec.partition("=") for spec in self.adapters]
-        return {name.strip(): path.strip() for name, _, path in pairs}
+        return named_values(self.adapters, "--adapters")
 
     def engine_model_names(self) -> dict[str, str]:
         """--engine_models as {served name: engine model}."""
-        pairs = [spec.partition("=") for spec in self.engine_models]
-        return {name.strip(): target.strip() for name, _, target in pairs}
+        return named_values(self.engine_models, "--engine_models", "ENGINE_MODEL")

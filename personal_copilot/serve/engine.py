@@ -32,10 +32,9 @@ from personal_copilot.serve.generation import (
     ModelInfo,
     OnToken,
     PreparedRequest,
-    RequestError,
 )
 from personal_copilot.serve.model_source import ServedNames, check_adapter, resolve_model, served_names
-from personal_copilot.serve.prompts import PromptBuilder, chat_renderer, serving_limits
+from personal_copilot.serve.prompts import PromptBuilder, chat_renderer, prepare_request, serving_limits
 
 logger = logging.getLogger("personal_copilot.serve")
 BASE_ROW = "__base__"
@@ -118,23 +117,7 @@ class TransformersEngine:
         return cls(model, tokenizer, info, builder, stop_ids, config.fim_stop_at_block_end)
 
     def prepare(self, request: GenerationRequest) -> PreparedRequest:
-        adapter = self.info.adapter_for(request.model)
-        limit = self.info.max_new_tokens
-        if request.max_new_tokens is not None and request.max_new_tokens > limit:
-            raise RequestError(
-                f"max_new_tokens {request.max_new_tokens} is over this server's limit of {limit} (--max_new_tokens)",
-                field="max_new_tokens",
-            )
-        prompt = self.builder.build(request)
-        return PreparedRequest(
-            request=request,
-            prompt_ids=prompt.ids,
-            adapter=adapter,
-            max_new_tokens=request.max_new_tokens or limit,
-            prefix=prompt.prefix,
-            suffix=prompt.suffix,
-            truncated_tokens=prompt.truncated,
-        )
+        return prepare_request(self.info, self.builder, request)
 
     def decode(self, ids: list[int]) -> str:
         """Text of ids, special tokens visible, no clean-up of spaces (which would change code)."""

@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 from personal_copilot.dataset import FimEncoder, Layout, ModelFamily
 from personal_copilot.errors import PcopilotError
-from personal_copilot.serve.generation import ContextFile, FimTokens, GenerationRequest, RequestError
+from personal_copilot.serve.generation import (
+    ContextFile,
+    FimTokens,
+    GenerationRequest,
+    ModelInfo,
+    PreparedRequest,
+    RequestError,
+)
 
 _PREFIX_MARK, _SUFFIX_MARK = "\x00", "\x01"
 CHUNK_SEPARATOR = "\n\n--- snip ---\n\n"
@@ -190,6 +197,27 @@ class PromptBuilder:
             "serve with --prompt_overflow truncate",
             field=field,
         )
+
+
+def prepare_request(info: ModelInfo, builder: PromptBuilder, request: GenerationRequest) -> PreparedRequest:
+    """A request checked against the server's limits, its adapter chosen and its prompt built (any engine)."""
+    adapter = info.adapter_for(request.model)
+    limit = info.max_new_tokens
+    if request.max_new_tokens is not None and request.max_new_tokens > limit:
+        raise RequestError(
+            f"max_new_tokens {request.max_new_tokens} is over this server's limit of {limit} (--max_new_tokens)",
+            field="max_new_tokens",
+        )
+    prompt = builder.build(request)
+    return PreparedRequest(
+        request=request,
+        prompt_ids=prompt.ids,
+        adapter=adapter,
+        max_new_tokens=request.max_new_tokens or limit,
+        prefix=prompt.prefix,
+        suffix=prompt.suffix,
+        truncated_tokens=prompt.truncated,
+    )
 
 
 def serving_limits(context: int, max_new_tokens: int | None, max_input_tokens: int | None) -> tuple[int, int]:

@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -40,11 +41,10 @@ from personal_copilot.serve.generation import (
     GenerationResult,
     ModelInfo,
     PreparedRequest,
-    RequestError,
     TokenEvent,
 )
 from personal_copilot.serve.model_source import check_adapter, resolve_model, served_names
-from personal_copilot.serve.prompts import PromptBuilder, chat_renderer, serving_limits
+from personal_copilot.serve.prompts import PromptBuilder, chat_renderer, prepare_request, serving_limits
 
 logger = logging.getLogger("personal_copilot.serve")
 ENGINE_API_KEY_ENV = "PCOPILOT_ENGINE_API_KEY"
@@ -154,26 +154,10 @@ class RemoteEngine:
         )
 
     def prepare(self, request: GenerationRequest) -> PreparedRequest:
-        adapter = self.info.adapter_for(request.model)
-        limit = self.info.max_new_tokens
-        if request.max_new_tokens is not None and request.max_new_tokens > limit:
-            raise RequestError(
-                f"max_new_tokens {request.max_new_tokens} is over this server's limit of {limit} (--max_new_tokens)",
-                field="max_new_tokens",
-            )
-        prompt = self.builder.build(request)
-        return PreparedRequest(
-            request=request,
-            prompt_ids=prompt.ids,
-            adapter=adapter,
-            max_new_tokens=request.max_new_tokens or limit,
-            prefix=prompt.prefix,
-            suffix=prompt.suffix,
-            truncated_tokens=prompt.truncated,
-            prompt_text=self.tokenizer.decode(
-                prompt.ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
-            ),
-        )
+        prepared = prepare_request(self.info, self.builder, request)
+        ids = prepared.prompt_ids
+        text = self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return replace(prepared, prompt_text=text)
 
     def engine_model(self, adapter: str | None) -> str:
         """The engine's name for an adapter (None: the bare base)."""
