@@ -69,43 +69,41 @@ def main() -> None:
     args = parser.parse_args()
 
     from personal_copilot.base import base_model_dir
-    from personal_copilot.base.measure import (
-        generation_speed,
-        load_generator,
-        measure_compression,
-        measure_fim,
-        measure_humaneval,
-        read_texts,
-    )
-    from personal_copilot.base.run import read_base
+    from personal_copilot.base.config import BuildConfig
+    from personal_copilot.base.measure import load_generator
+    from personal_copilot.base.run import measure, read_base
 
     model_dir = args.model or base_model_dir()
     record = read_base(model_dir)
     seq_len = record["recipe"]["seq_len"]
     print(f"base: {model_dir} ({record['parameters'] / 1e6:.1f}M parameters, python {sysconfig.get_python_version()})")
-    generator = load_generator(model_dir, context_tokens=seq_len)
-    model, tokenizer = generator.model, generator.tokenizer
     with tempfile.TemporaryDirectory() as work:
-        sets = held_out_sets(record, Path(work))
-        print("\n| held-out set | bytes | model bits/byte | gzip -9 | xz -9 | xz -9 whole set | model / xz |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for name, path in sets.items():
-            c = measure_compression(model, tokenizer, read_texts(path, args.bytes), seq_len)
-            print(
-                f"| {name} | {c.bytes:,} | {c.model:.3f} | {c.gzip:.3f} | {c.xz:.3f} | {c.xz_whole_set:.3f} "
-                f"| {c.model / c.xz:.2f}× |"
-            )
-        fim, _ = measure_fim(generator, sets["standard library"], args.holes, seed=0)
-        print("\n| hole kind | holes | exact match | edit similarity | still parses |")
-        print("|---|---:|---:|---:|---:|")
-        for kind, f in fim.items():
-            parses = "-" if f.parse_rate is None else f"{f.parse_rate:.1%}"
-            print(f"| {kind} | {f.holes} | {f.exact_match:.1%} | {f.edit_similarity:.3f} | {parses} |")
-        if args.humaneval:
-            passed = measure_humaneval(generator, args.humaneval, 2, Path(work) / "humaneval")
-            print(f"\nHumanEval pass@1 (greedy, {args.humaneval} problems): {passed:.1%}")
-    generated = generation_speed(model, tokenizer)
-    forward = forward_tokens_per_second(model, tokenizer, 128)
+        work_dir = Path(work)
+        settings = BuildConfig(
+            output=work_dir,
+            workers=2,
+            measure_bytes=args.bytes,
+            fim_holes=args.holes,
+            humaneval_problems=args.humaneval,
+        )
+        figures = measure(model_dir, held_out_sets(record, work_dir), seq_len, 0, settings)
+    print("\n| held-out set | bytes | model bits/byte | gzip -9 | xz -9 | xz -9 whole set | model / xz |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, c in figures["compression"].items():
+        print(
+            f"| {name} | {c['bytes']:,} | {c['model']:.3f} | {c['gzip']:.3f} | {c['xz']:.3f} "
+            f"| {c['xz_whole_set']:.3f} | {c['model'] / c['xz']:.2f}× |"
+        )
+    print("\n| hole kind | holes | exact match | edit similarity | still parses |")
+    print("|---|---:|---:|---:|---:|")
+    for kind, f in figures["fim"].items():
+        parses = "-" if f["parse_rate"] is None else f"{f['parse_rate']:.1%}"
+        print(f"| {kind} | {f['holes']} | {f['exact_match']:.1%} | {f['edit_similarity']:.3f} | {parses} |")
+    if args.humaneval:
+        print(f"\nHumanEval pass@1 (greedy, {args.humaneval} problems): {figures['humaneval_pass_at_1']:.1%}")
+    generator = load_generator(model_dir, context_tokens=seq_len)
+    generated = figures["generation_tokens_per_second"]
+    forward = forward_tokens_per_second(generator.model, generator.tokenizer, 128)
     print(f"generation: {generated:.0f} tokens/s greedy at batch 1 = {generated / forward:.2f}× a forward pass "
           f"over 128 tokens ({forward:.0f} tokens/s)")  # fmt: skip
 
