@@ -121,6 +121,8 @@ def _is_stdlib(repo_id: str) -> bool:
 def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path, max_steps: int | None = None) -> Any:
     """The recipe as a `pcopilot train` config: full training of a scratch model on the training split, with FIM,
     up to `max_steps` (the recipe's by default; a leg's end when it is trained in legs)."""
+    steps = max_steps or recipe.max_steps
+    scope = "file" if steps <= recipe.file_fim_until else "window"
     from personal_copilot.dataset import FimConfig
     from personal_copilot.train import OptimSettings, TrainConfig
 
@@ -130,7 +132,7 @@ def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path, max_steps: in
         output=run,
         method="full",
         seq_len=recipe.seq_len,
-        max_steps=max_steps or recipe.max_steps,
+        max_steps=steps,
         batch_size=recipe.batch_size,
         gradient_accumulation_steps=1,
         eval_fraction=0.0,
@@ -149,7 +151,7 @@ def pretrain_config(recipe: BaseRecipe, corpus: Corpus, run: Path, max_steps: in
             weight_decay=recipe.weight_decay,
             optim="adamw_torch",
         ),
-        fim=FimConfig(rate=recipe.fim_rate, span=recipe.fim_span),
+        fim=FimConfig(rate=recipe.fim_rate, span=recipe.fim_span, scope=scope),
         extra_training_args={"adam_beta2": recipe.adam_beta2},
     )
 

@@ -16,16 +16,21 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
 
 
-def _legs_line(legs: list[int]) -> str:
+def _legs_line(legs: list[int], file_fim_until: int) -> str:
     """How a base trained in legs got there: each leg resumed the last with the cosine schedule stretched."""
     if len(legs) < 2:
         return ""
     stretches = ", then ".join(
         f"resumed at step {start:,} with the schedule stretched to {end:,}" for start, end in pairwise(legs)
     )
+    scope = (
+        f"; FIM examples were whole files up to step {file_fim_until:,} and row-sized pieces of files after it"
+        if 0 < file_fim_until < legs[-1]
+        else ""
+    )
     return (
         f"- trained in legs: steps 0–{legs[0]:,} with a cosine schedule ending there, {stretches} (the learning rate "
-        "jumping back to the stretched schedule's value at that step, as in a warm restart)\n"
+        f"jumping back to the stretched schedule's value at that step, as in a warm restart){scope}\n"
     )
 
 
@@ -109,7 +114,7 @@ Generation: {figures["generation_tokens_per_second"]} tokens/s (greedy, batch 1,
 - recipe `{info["recipe_name"]}`: {", ".join(f"{k}={v}" for k, v in recipe.items())}
 - {training["steps"]:,} steps, {training["tokens_seen"]:,} tokens, {training["hours"]:.2f} hours on
   {training["device"]} ({training["precision"]}); final training loss {training["train_loss"]:.3f}
-{_legs_line(training.get("legs", []))}- why this size: {info["size_rationale"]}
+{_legs_line(training.get("legs", []), recipe.get("file_fim_until", 0))}- why this size: {info["size_rationale"]}
 
 ![pretraining loss](loss.png)
 

@@ -29,6 +29,10 @@ class BaseRecipe:
     fim_rate: float = 0.5
     fim_span: Literal["uniform", "line"] = "line"
     """`line`: the editor-like middles (part of a line, rest of a line, whole lines, a block) a user asks for."""
+    file_fim_until: int = 0
+    """Legs ending at or before this step made FIM examples of whole files (`--fim.scope file`), later legs of
+    row-sized pieces (`window`). The shipped base's first 4,800 steps used whole files, and its PSM middles landed
+    outside the 512-token window: it learned only SPM until a third leg trained on pieces."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """auto: bf16 autocast (a GPU, or a CPU with AVX-512 BF16), else fp32."""
     packages: bool = True
@@ -51,10 +55,11 @@ RECIPES: dict[str, BaseRecipe] = {
         vocab_size=8192,
         seq_len=512,
         batch_size=16,
-        max_steps=4800,
+        max_steps=6800,
         learning_rate=1e-3,
         warmup_steps=100,
-        legs=(2100,),
+        legs=(2100, 4800),
+        file_fim_until=4800,
     ),
     "tiny": BaseRecipe(
         model="scratch:tiny",
@@ -77,6 +82,7 @@ RECIPES: dict[str, BaseRecipe] = {
         learning_rate=3e-3,
         warmup_steps=0,
         legs=(3,),
+        file_fim_until=3,
         precision="fp32",
         packages=False,
         stdlib_modules=("json", "http", "logging", "urllib", "wsgiref", "concurrent"),

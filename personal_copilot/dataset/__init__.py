@@ -18,8 +18,15 @@ from personal_copilot.dataset.families import (
     get_family,
     stop_token_ids,
 )
-from personal_copilot.dataset.fim import EncodedDocument, apply_fim, choose_layout, choose_span, document_rng
-from personal_copilot.dataset.packing import IGNORE_INDEX, TrainingRow, pack_sequences, split_sequences
+from personal_copilot.dataset.fim import (
+    EncodedDocument,
+    apply_fim,
+    choose_layout,
+    choose_span,
+    document_rng,
+    window_pieces,
+)
+from personal_copilot.dataset.packing import IGNORE_INDEX, PackItem, TrainingRow, pack_sequences, split_sequences
 from personal_copilot.dataset.reader import (
     Document,
     iter_documents,
@@ -55,6 +62,7 @@ __all__ = [
     "FimSentinels",
     "Layout",
     "ModelFamily",
+    "PackItem",
     "RepositoryShare",
     "SplitBy",
     "TokenizerConfig",
@@ -78,4 +86,5 @@ __all__ = [
     "split_sequences",
     "stop_token_ids",
     "train_tokenizer",
+    "window_pieces",
 ]

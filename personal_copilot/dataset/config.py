@@ -23,6 +23,11 @@ class FimConfig:
     span: Literal["uniform", "line"] = "uniform"
     """The middle: `uniform` between two random cut points (the blog); `line` part of a line, the rest of a line,
     whole lines or an indented block (what a user at a cursor asks for)."""
+    scope: Literal["window", "file"] = "window"
+    """`window`: a file longer than --seq_len is first cut at line ends into pieces that fit a row, and each piece
+    is a FIM example of its own, so its prefix, suffix and middle are trained on together (context-level FIM,
+    Bavarian et al. 2022); `file`: one example per file (the blog), whose middle lands rows away from its prefix
+    when the file is longer than a row."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:

@@ -11,13 +11,18 @@ document's tokens (and text) exactly, for every layout, level and span strategy.
 - span `uniform`: two cut points drawn uniformly (Bavarian et al. 2022; the original blog). span `line`: one of four
   editor-like middles, equally likely: part of a line, the rest of a line from the cursor, 1-8 whole lines, or a
   line with the indented block under it.
+- scope `window`: a file longer than a training row is first cut at line starts into pieces that fit one, and each
+  piece draws its own layout and span (its generator also keyed by the piece's number), so a FIM example never
+  spans rows: in a whole-file PSM example of a long file the middle lands thousands of tokens after its prefix,
+  and a model trained on those learns only the SPM layout. Consecutive plain pieces stay one plain document.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from bisect import bisect_left
+import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -30,6 +35,9 @@ from personal_copilot.dataset.reader import Document
 SpanStrategy = Literal["uniform", "line"]
 _MAX_WHOLE_LINES = 8
 _MAX_BLOCK_LINES = 64
+ROW_ROOM = 16
+"""Tokens a window-sized piece leaves free in its row: the three FIM sentinels, end-of-text, and the few tokens more
+that tokenizing the prefix, middle and suffix apart can give."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +49,38 @@ class EncodedDocument:
     layout: Layout | None
     """`psm` or `spm` for a FIM example, None for a plain left-to-right document."""
     input_ids: list[int]
+    piece: int = 0
+    """Which window-sized piece of its file this is (0: the first, or the whole file)."""
+    end_of_text: bool = True
+    """Followed by end-of-text in a row: a FIM example (a model learns to stop after the middle), or a file's end."""
 
 
-def document_rng(seed: int, repo_id: str, file_path: str, epoch: int = 0) -> random.Random:
-    """The random generator of one document: a function of the seed, the epoch and the document's identity only."""
-    key = f"{seed}\x00{epoch}\x00{repo_id}\x00{file_path}".encode()
-    return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "little"))
+def document_rng(seed: int, repo_id: str, file_path: str, epoch: int = 0, piece: int = 0) -> random.Random:
+    """The random generator of one document (or of one of its pieces): a function of the seed, the epoch and the
+    document's identity only. The first piece's is the whole document's, so a file that fits a row is unchanged."""
+    key = f"{seed}\x00{epoch}\x00{repo_id}\x00{file_path}" + (f"\x00{piece}" if piece else "")
+    return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
+
+
+def window_pieces(text: str, token_starts: Sequence[int], budget: int) -> list[tuple[int, int]]:
+    """Character spans cutting `text` into consecutive pieces of at most about `budget` tokens, at line starts (or,
+    where one line alone is longer, at a token start). `token_starts`: the character where each of the text's tokens
+    starts (byte-level tokens of one character share it)."""
+    spans, start, first = [], 0, 0
+    if len(token_starts) > budget:
+        line_starts = [0, *(match.end() for match in re.finditer("\n", text))]
+        while len(token_starts) - first > budget:
+            limit = token_starts[first + budget]
+            line_start = line_starts[bisect_right(line_starts, limit) - 1]
+            end = line_start if line_start > start else limit
+            if end <= start:  # the budget's tokens all start at one character (the bytes of an emoji)
+                after = bisect_right(token_starts, start)
+                end = token_starts[after] if after < len(token_starts) else len(text)
+            spans.append((start, end))
+            start, first = end, bisect_left(token_starts, end)
+    if start < len(text) or not spans:
+        spans.append((start, len(text)))
+    return spans
 
 
 def choose_layout(rng: random.Random, config: FimConfig) -> Layout | None:
@@ -150,6 +184,39 @@ def _cut_tokens(
     return parts
 
 
+@dataclass(slots=True)
+class _Piece:
+    document: int
+    number: int
+    start: int
+    end: int
+    layout: Layout | None
+    rng: random.Random
+
+
+def _pieces(
+    documents: Sequence[Document], room: list[int], encoder: FimEncoder, config: FimConfig, seed: int, epoch: int
+) -> list[_Piece]:
+    """Every document's pieces (one per document unless `room`, its tokens per row, is smaller than the document)
+    with their layouts; runs of plain pieces are merged."""
+    long = [k for k, d in enumerate(documents) if len(d.content) > room[k]]  # a token is at least one character
+    starts = dict(
+        zip(long, (s for _, s in encoder.encode_with_offsets([documents[k].content for k in long])), strict=True)
+    )
+    pieces: list[_Piece] = []
+    for k, document in enumerate(documents):
+        spans = window_pieces(document.content, starts[k], room[k]) if k in starts else [(0, len(document.content))]
+        for number, (start, end) in enumerate(spans):
+            rng = document_rng(seed, document.repo_id, document.file_path, epoch, number)
+            layout = choose_layout(rng, config)
+            last = pieces[-1] if pieces else None
+            if layout is None and last and last.document == k and last.layout is None:
+                last.end = end
+            else:
+                pieces.append(_Piece(k, number, start, end, layout, rng))
+    return pieces
+
+
 def apply_fim(
     documents: Sequence[Document],
     encoder: FimEncoder,
@@ -158,21 +225,29 @@ def apply_fim(
     *,
     epoch: int = 0,
     repo_context: bool = False,
+    row_tokens: int | None = None,
 ) -> list[EncodedDocument]:
-    """Encodes a batch of documents, turning a `config.rate` share of them into FIM examples.
+    """Encodes a batch of documents, turning a `config.rate` share of them (or of their pieces) into FIM examples.
 
-    The batch is tokenized in one call (the tokenizer's threads do the work); the result for each document depends
-    only on the document, the seed and the epoch.
+    `row_tokens`: the training row's length; with `config.scope == "window"` a longer document is cut into pieces
+    that fit one. The batch is tokenized in one call (the tokenizer's threads do the work); the result for each
+    document depends only on the document, the seed and the epoch.
     """
-    rngs = [document_rng(seed, d.repo_id, d.file_path, epoch) for d in documents]
-    layouts = [choose_layout(rng, config) for rng in rngs]
     contexts = [encoder.context(d.repo_id, d.file_path) if repo_context else ([], "") for d in documents]
-    texts = [inner + d.content for (_, inner), d in zip(contexts, documents, strict=True)]
+    windowed = row_tokens is not None and config.scope == "window" and config.rate > 0
+    room = [
+        row_tokens - len(before) - len(inner) - ROW_ROOM if windowed else len(d.content)
+        for (before, inner), d in zip(contexts, documents, strict=True)
+    ]
+    pieces = _pieces(documents, [max(r, 1) for r in room], encoder, config, seed, epoch)
+    texts = [contexts[p.document][1] + documents[p.document].content[p.start : p.end] for p in pieces]
+    layouts, rngs = [p.layout for p in pieces], [p.rng for p in pieces]
     cut = _cut_characters if config.level == "char" else _cut_tokens
     results = []
-    for document, layout, part, (before, _) in zip(
-        documents, layouts, cut(texts, layouts, rngs, encoder, config.span), contexts, strict=True
-    ):
+    for piece, part in zip(pieces, cut(texts, layouts, rngs, encoder, config.span), strict=True):
+        document, before = documents[piece.document], contexts[piece.document][0]
+        layout = piece.layout
         ids = part if layout is None else encoder.fim_ids(layout, prefix=part[0], middle=part[1], suffix=part[2])
-        results.append(EncodedDocument(document.repo_id, document.file_path, layout, before + ids))
+        ends = layout is not None or piece.end == len(document.content)
+        results.append(EncodedDocument(document.repo_id, document.file_path, layout, before + ids, piece.number, ends))
     return results

@@ -22,7 +22,10 @@ class DatasetReport:
     documents: int
     """Distinct documents with tokens in those lines."""
     fim_psm: int
+    """FIM examples in PSM layout: whole files, or row-sized pieces of longer files (`--fim.scope window`)."""
     fim_spm: int
+    plain: int
+    """Plain left-to-right examples (files, or runs of a file's pieces)."""
     tokens: int
     """Tokens written, padding excluded."""
     padding_tokens: int
@@ -40,10 +43,7 @@ class DatasetReport:
                 ("tokenizer", f"{self.tokenizer} ({self.family or 'no FIM family'})"),
                 ("lines", self.examples),
                 ("documents", self.documents),
-                (
-                    "FIM: PSM / SPM / plain",
-                    f"{self.fim_psm} / {self.fim_spm} / {self.documents - self.fim_psm - self.fim_spm}",
-                ),
+                ("examples: FIM PSM / SPM / plain", f"{self.fim_psm} / {self.fim_spm} / {self.plain}"),
                 ("tokens", self.tokens),
                 ("padding tokens", self.padding_tokens),
                 (f"split by {self.split.by}", f"{self.side} side written"),

@@ -54,23 +54,25 @@ def run_dataset(config: DatasetConfig) -> DatasetReport:
         repo_context=config.repo_context,
     )
     rows = islice(stream, config.num_examples) if config.num_examples else stream
-    documents: dict[tuple[str, str], str | None] = {}
+    pieces: dict[tuple[str, str, int], str | None] = {}
     examples = tokens = padding = 0
     output = config.output
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     with progress_bar("writing examples", config.num_examples or None) as advance, partial.open("w") as file:
         for row in rows:
-            sources = [{"repo_id": r, "file_path": p, "fim": layout} for r, p, layout in row.sources]
+            sources = [
+                {"repo_id": r, "file_path": p, "piece": piece, "fim": layout} for r, p, layout, piece in row.sources
+            ]
             line = {"text": encoder.decode(row.input_ids), "input_ids": row.input_ids, "sources": sources}
             file.write(json.dumps(line, ensure_ascii=False) + "\n")
-            documents.update(((r, p), layout) for r, p, layout in row.sources)
+            pieces.update(((r, p, piece), layout) for r, p, layout, piece in row.sources)
             examples += 1
             tokens += len(row.input_ids) - row.padding
             padding += row.padding
             advance(1)
     os.replace(partial, output)
-    layouts = list(documents.values())
+    layouts = list(pieces.values())
     report = DatasetReport(
         output=str(output),
         tokenizer=config.tokenizer,
@@ -78,9 +80,10 @@ def run_dataset(config: DatasetConfig) -> DatasetReport:
         split=split,
         side=config.split,
         examples=examples,
-        documents=len(documents),
+        documents=len({(r, p) for r, p, _ in pieces}),
         fim_psm=layouts.count("psm"),
         fim_spm=layouts.count("spm"),
+        plain=layouts.count(None),
         tokens=tokens,
         padding_tokens=padding,
         seconds=round(time.perf_counter() - start, 3),

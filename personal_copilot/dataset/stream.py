@@ -20,12 +20,12 @@ from personal_copilot.dataset.config import FimConfig
 from personal_copilot.dataset.encoder import FimEncoder
 from personal_copilot.dataset.families import Layout
 from personal_copilot.dataset.fim import EncodedDocument, apply_fim
-from personal_copilot.dataset.packing import TrainingRow, pack_sequences, split_sequences
+from personal_copilot.dataset.packing import PackItem, TrainingRow, pack_sequences, split_sequences
 from personal_copilot.dataset.reader import Document, iter_documents
 from personal_copilot.dataset.splits import DatasetSplit, Side
 
-RowSource = tuple[str, str, Layout | None]
-"""(repo_id, file_path, FIM layout or None) of a document segment in a row."""
+RowSource = tuple[str, str, Layout | None, int]
+"""(repo_id, file_path, FIM layout or None, piece of the file) of a document segment in a row."""
 
 
 class ExampleStream:
@@ -101,13 +101,24 @@ class ExampleStream:
             documents = self._shuffled(documents, partition)
         while batch := list(islice(documents, self.batch_documents)):
             yield from apply_fim(
-                batch, self.encoder, self.fim, self.seed, epoch=self.epoch, repo_context=self.repo_context
+                batch,
+                self.encoder,
+                self.fim,
+                self.seed,
+                epoch=self.epoch,
+                repo_context=self.repo_context,
+                row_tokens=self.seq_len,
             )
 
     def rows(self, partition: int = 0, num_partitions: int = 1) -> Iterator[TrainingRow[RowSource]]:
         """The training rows of one partition."""
         documents = self.documents(partition, num_partitions)
-        sequences = ((d.input_ids, (d.repo_id, d.file_path, d.layout)) for d in documents)
+        sequences = (
+            PackItem(
+                d.input_ids, (d.repo_id, d.file_path, d.layout, d.piece), d.end_of_text, whole=d.layout is not None
+            )
+            for d in documents
+        )
         if self.packing:
             return pack_sequences(sequences, self.seq_len, self.encoder.eos_id, self.encoder.pad_id)
         return split_sequences(sequences, self.seq_len, self.encoder.eos_id)

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from personal_copilot.base.build import Corpus, pretrain_config
 from personal_copilot.base.corpus import held_out_names, installed_packages, is_permissive, stdlib_module
 from personal_copilot.base.measure import compressor_bits_per_byte
+from personal_copilot.base.recipe import RECIPES
 from personal_copilot.base.shipped import shipped_dir
 from personal_copilot.cli import main
 
@@ -80,6 +83,11 @@ def test_build_holds_out_modules_trains_measures_and_writes_a_card(test_build: P
     assert [leg["steps"] for leg in legs] == [3, 6] and legs[1]["resumed_from"] == "checkpoint-3"
     card = (test_build / "model" / "README.md").read_text()
     assert "resumed at step 3 with the schedule stretched to 6" in card
+    assert "FIM examples were whole files up to step 3 and row-sized pieces of files after it" in card
+    trained = yaml.safe_load((test_build / "run" / "pcopilot_config.yaml").read_text())["config"]
+    assert trained["fim"]["scope"] == "window" and trained["max_steps"] == 6  # the last leg's settings
+    first_leg = pretrain_config(RECIPES["test"], Corpus(test_build / "corpus", corpus), test_build / "run", 3)
+    assert first_leg.fim.scope == "file" and first_leg.max_steps == 3
     assert record["sha256"] in card and "| standard library |" in card and "## Packages learned from" in card
     for name in ("model.safetensors", "config.json", "tokenizer.json", "loss.png"):
         assert (test_build / "model" / name).is_file()

@@ -44,7 +44,8 @@ def test_dataset_writes_examples_config_and_report(
     config = yaml.safe_load((output.parent / "examples.pcopilot_config.yaml").read_text())
     assert config["stage"] == "dataset" and config["config"]["fim"]["span"] == "line"
     report = json.loads((output.parent / "examples.report.json").read_text())
-    assert report["examples"] == 5 and report["tokens"] == 5 * 128 and report["family"] == "starcoder"
+    assert report["examples"] == 5 and report["tokens"] + report["padding_tokens"] == 5 * 128
+    assert report["family"] == "starcoder" and report["plain"] == 0 and report["fim_psm"] + report["fim_spm"] >= 5
     assert report["split"]["by"] == "file" and report["split"]["eval_files"] == [list(f) for f in split.eval_files]
     assert [share["repo_id"] for share in report["split"]["repositories"]] == ["alpha", "beta", "delta", "gamma"]
 

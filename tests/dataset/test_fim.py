@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -18,6 +19,7 @@ from personal_copilot.dataset import (
     document_rng,
     get_family,
     train_tokenizer,
+    window_pieces,
 )
 
 CALC = 'def add(a, b):\n    """Sum of a and b."""\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n'
@@ -170,3 +172,63 @@ def test_repository_context_is_put_before_the_document(tokenizer) -> None:
     context = fim.input_ids[: fim.input_ids.index(encoder.prefix_id)]
     assert encoder.decode(context) == "<repo_name>acme/shop<file_sep>"  # StarCoder2: the path is inside the file
     assert encoder.decode(undo_fim(fim.input_ids[len(context) :], encoder)) == "src/cart.py\ntotal = 1\n"
+
+
+def test_window_pieces_cut_at_line_starts() -> None:
+    text = "aa\nbb\ncc\ndd\n"
+    starts = [0, 3, 6, 9]  # one token per line
+    assert window_pieces(text, starts, 4) == [(0, len(text))]
+    assert window_pieces(text, starts, 2) == [(0, 6), (6, 12)]
+    assert window_pieces(text, starts, 3) == [(0, 9), (9, 12)]
+    long_line = "x" * 10 + "\nyy\n"  # one token per character: a line longer than the budget is cut inside
+    assert window_pieces(long_line, list(range(len(long_line))), 4) == [(0, 4), (4, 8), (8, 11), (11, 14)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=DOCUMENTS.filter(bool), budget=st.integers(1, 12))
+def test_window_pieces_cover_the_text_within_the_budget(encoder: FimEncoder, text: str, budget: int) -> None:
+    [(_, starts)] = encoder.encode_with_offsets([text])
+    spans = window_pieces(text, starts, budget)
+    assert [a for a, _ in spans[1:]] == [b for _, b in spans[:-1]] and spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a < b for a, b in spans)
+    for a, b in spans:  # over budget only where one character is several (byte-level) tokens
+        inside = [s for s in starts if a <= s < b]
+        assert len(inside) <= budget or len(set(inside)) == 1
+
+
+LONG_MODULE = "".join(f"def f{i}(x):\n    return x * {i} + {i}\n\n\n" for i in range(120))
+
+
+@pytest.mark.parametrize("level", ["char", "token"])
+def test_a_long_file_becomes_pieces_that_each_fit_a_row(encoder: FimEncoder, level: str) -> None:
+    document = Document("acme/calc", "src/long.py", LONG_MODULE)
+    assert len(encoder.encode([LONG_MODULE])[0]) > 4 * 128
+    config = FimConfig(rate=0.5, spm_rate=0.5, level=level, span="line")
+    pieces = apply_fim([document], encoder, config, seed=1, row_tokens=128)
+    assert len(pieces) > 3 and {p.layout for p in pieces} == {None, "psm", "spm"}
+    assert [p.piece for p in pieces] == sorted({p.piece for p in pieces}) and pieces[0].piece == 0
+    texts = []
+    for piece in pieces:
+        if piece.layout is None:
+            texts.append(encoder.decode(piece.input_ids))
+            continue
+        assert len(piece.input_ids) + 1 <= 128  # with end-of-text: one row holds prefix, suffix and middle
+        text = encoder.decode(undo_fim(piece.input_ids, encoder))
+        assert text.endswith("\n") or piece is pieces[-1]  # cut at line starts
+        texts.append(text)
+    assert "".join(texts) == LONG_MODULE  # nothing lost or repeated
+    plain_runs = [p for p in pieces if p.layout is None]
+    assert all(not (a.layout is None and b.layout is None) for a, b in itertools.pairwise(pieces))  # runs merged
+    assert [p.end_of_text for p in pieces] == [p.layout is not None or p is pieces[-1] for p in pieces]
+    assert plain_runs and apply_fim([document], encoder, config, seed=1, row_tokens=128) == pieces
+
+
+def test_whole_files_with_scope_file_and_short_files_unchanged(encoder: FimEncoder) -> None:
+    long = Document("acme/calc", "src/long.py", LONG_MODULE)
+    config = FimConfig(rate=1.0, span="line", scope="file")
+    [whole] = apply_fim([long], encoder, config, seed=1, row_tokens=128)
+    assert whole.layout is not None and len(whole.input_ids) > 4 * 128
+    window = FimConfig(rate=1.0, span="line")
+    assert apply_fim([CALC_DOCUMENT], encoder, window, seed=5, row_tokens=128) == apply_fim(
+        [CALC_DOCUMENT], encoder, window, seed=5
+    )
