@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from personal_copilot.base import BASE_ALIAS, base_model_dir
+from personal_copilot.base import BASE_ALIAS, base_model_dir, measured_fim_layout
 from personal_copilot.configs import RunRecord, read_run_record
 from personal_copilot.errors import PcopilotError
 from personal_copilot.modeling import (
@@ -73,6 +73,13 @@ class ModelRef:
         if self.record is not None:
             return f"`pcopilot {self.record.stage}`"
         return "the Hugging Face Hub" if self.kind == "hub" else "outside pcopilot"
+
+
+def fim_layout(base: str, chosen: Literal["psm", "spm"] | None = None) -> Literal["psm", "spm"]:
+    """The layout of the FIM prompts a model on `base` gets: `chosen` (a flag), else the one the base was measured
+    best in (the embedded base's record says, SPM for a model too small to look back across the suffix), else PSM,
+    which code models are usually prompted in and editors send (the server re-orders a client's sentinels)."""
+    return chosen or measured_fim_layout(base) or "psm"
 
 
 def short_name(model: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from personal_copilot.adapters.inputs import resolve_base
 from personal_copilot.configs import check_output_owner, read_run_record, write_run_config
 from personal_copilot.errors import PcopilotError
-from personal_copilot.model_ref import looks_local, resolve_model_and_adapter, resolve_model_ref
+from personal_copilot.model_ref import fim_layout, looks_local, resolve_model_and_adapter, resolve_model_ref
 
 
 def test_a_lora_run_brings_its_base_adapter_tokenizer_and_family(lora_run: Path, tiny_models) -> None:
@@ -106,3 +106,9 @@ def test_a_stage_refuses_an_output_folder_another_stage_owns(lora_run: Path, col
         check_output_owner(collected, "train")
     check_output_owner(lora_run, "train")
     assert read_run_record(lora_run).stage == "train"
+
+
+def test_the_fim_layout_is_the_flag_else_the_bases_measured_one_else_psm(tmp_path: Path) -> None:
+    assert fim_layout(str(tmp_path)) == fim_layout("bigcode/starcoder2-3b") == "psm"
+    (tmp_path / "base.json").write_text(json.dumps({"fim_layout": "spm"}))
+    assert fim_layout(str(tmp_path)) == "spm" and fim_layout(str(tmp_path), "psm") == "psm"

@@ -11,7 +11,15 @@ from personal_copilot.base.corpus import (
 )
 from personal_copilot.base.measure import model_nats, read_texts
 from personal_copilot.base.recipe import RECIPES, BaseRecipe, RecipeName
-from personal_copilot.base.shipped import BASE_ALIAS, ENV_VAR, base_model_dir, read_base, sha256_of, shipped_dir
+from personal_copilot.base.shipped import (
+    BASE_ALIAS,
+    ENV_VAR,
+    base_model_dir,
+    measured_fim_layout,
+    read_base,
+    sha256_of,
+    shipped_dir,
+)
 
 __all__ = [
     "BASE_ALIAS",
@@ -24,6 +32,7 @@ __all__ = [
     "RecipeName",
     "base_model_dir",
     "installed_packages",
+    "measured_fim_layout",
     "model_nats",
     "read_base",
     "read_texts",

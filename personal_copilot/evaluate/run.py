@@ -120,7 +120,7 @@ def _settings_lines(config: CompareConfig, reports: dict[str, dict[str, Any]]) -
         fim = first["fim"]
         lines.append(
             f"FIM: {fim.overall.holes} holes ({', '.join(config.fim.kinds)}); "
-            f"{config.fim.layout} prompts of up to {config.fim.context_tokens} tokens, "
+            f"{fim.layout} prompts of up to {config.fim.context_tokens} tokens, "
             f"{config.fim.max_new_tokens} new tokens, greedy"
         )
     if "loss" in first:

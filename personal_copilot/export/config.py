@@ -65,6 +65,9 @@ class OllamaConfig:
     """num_ctx in tokens (default: the GGUF's context length, at most 4096)."""
     temperature: float = 0.2
     """Default sampling temperature of the model."""
+    fim_layout: Literal["psm", "spm"] | None = None
+    """Layout of the FIM prompt in the template (default: the one the GGUF's base was measured best in, as the
+    embedded base's record says; else psm)."""
 
     def __post_init__(self) -> None:
         if self.context_window is not None and self.context_window < 16:
@@ -206,6 +209,9 @@ class LlamaCppServerConfig:
     """Requests llama-server generates at once (its --parallel slots)."""
     image: str = "ghcr.io/ggml-org/llama.cpp:server"
     """llama.cpp's server container image in docker-compose.yml."""
+    fim_layout: Literal["psm", "spm"] | None = None
+    """Layout of llama-server's `/infill` prompts (spm adds `--spm-infill`; default: the one the GGUF's base was
+    measured best in, else psm)."""
 
     def __post_init__(self) -> None:
         self.gguf, self.output = Path(self.gguf), Path(self.output)

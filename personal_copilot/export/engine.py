@@ -20,6 +20,7 @@ from typing import Any
 from personal_copilot.configs import write_atomic, write_report, write_run_config
 from personal_copilot.errors import PcopilotError
 from personal_copilot.export.config import LlamaCppServerConfig, VllmConfig
+from personal_copilot.export.ollama import gguf_fim_layout
 from personal_copilot.export.report import EngineExportReport
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -102,11 +103,11 @@ def vllm_command(
     return command
 
 
-def llama_server_command(gguf: str, context: int, slots: int) -> list[str]:
+def llama_server_command(gguf: str, context: int, slots: int, layout: str = "psm") -> list[str]:
     """llama.cpp's `llama-server` for the GGUF: `slots` requests at once, sharing a context of `context` tokens
-    each."""
+    each; `/infill` prompts in SPM for a model measured best in it."""
     command = ["llama-server", "-m", gguf, "--host", "0.0.0.0", "--port", str(ENGINE_PORT)]
-    return [*command, "-c", str(context * slots), "--parallel", str(slots)]
+    return [*command, "-c", str(context * slots), "--parallel", str(slots), *(["--spm-infill"] * (layout == "spm"))]
 
 
 def front_command(model: str, engine_url: str, adapters: list[str]) -> list[str]:
@@ -287,7 +288,7 @@ def run_export_llamacpp_server(config: LlamaCppServerConfig) -> EngineExportRepo
     if not gguf.is_file():
         raise PcopilotError(f"--gguf {config.gguf}: no such file; make it with `pcopilot export gguf`")
     context = default_context_window(read_gguf(gguf), config.context_window)
-    engine_argv = llama_server_command(str(gguf), context, config.parallel)
+    engine_argv = llama_server_command(str(gguf), context, config.parallel, gguf_fim_layout(gguf, config.fim_layout))
     run_path = str(Path(config.model).resolve()) if Path(config.model).exists() else config.model
     front_argv = front_command(run_path, f"http://engine:{ENGINE_PORT}", [])
     compose = compose_file(

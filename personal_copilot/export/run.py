@@ -34,7 +34,7 @@ from personal_copilot.export.local import (
     plain_prompt_ids,
 )
 from personal_copilot.export.model_source import materialize, resolve_model_source
-from personal_copilot.export.ollama import modelfile, ollama_name
+from personal_copilot.export.ollama import gguf_fim_layout, modelfile, ollama_name
 from personal_copilot.export.pretokenizer import PROBE_TEXTS, check_tokenizer_parity, llama_cpp_pre_tokenizer
 from personal_copilot.export.report import CompletionReport, EditorReport, GgufReport, OllamaReport
 from personal_copilot.modeling import load_tokenizer
@@ -141,7 +141,13 @@ def run_export_ollama(config: OllamaConfig) -> OllamaReport:
     name = ollama_name(config.name or config.gguf.stem)
     context_window = default_context_window(info, config.context_window)
     text = modelfile(
-        config.gguf, config.output, family, context_window=context_window, temperature=config.temperature, name=name
+        config.gguf,
+        config.output,
+        family,
+        context_window=context_window,
+        temperature=config.temperature,
+        name=name,
+        layout=gguf_fim_layout(config.gguf, config.fim_layout),
     )
     path = config.output / "Modelfile"
     write_atomic(path, text)

@@ -37,8 +37,10 @@ class ServeConfig:
     """Key that requests must send as `Authorization: Bearer KEY` (default: $PCOPILOT_API_KEY; none: no check)."""
     family: FamilyName | None = None
     """FIM sentinel family (default: the training run's, or detected from the tokenizer's vocabulary)."""
-    fim_layout: Layout = "psm"
-    """Order of the FIM prompts the server builds: psm (prefix, suffix, middle) or spm."""
+    fim_layout: Layout | None = None
+    """Order of the FIM prompts the server builds (a client's sentinel prompt is re-ordered too): psm (prefix,
+    suffix, middle) or spm (default: the layout the base was measured best in, recorded by `pcopilot base build`
+    for the embedded base; psm for other models)."""
     fim_stop_at_block_end: bool = True
     """Cut a FIM completion where it leaves the cursor's block while the suffix holds the code after it (the rule
     is in docs/serve.md)."""

@@ -22,7 +22,7 @@ from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria
 
 from personal_copilot.dataset import FimEncoder, detect_family, stop_token_ids
 from personal_copilot.errors import PcopilotError
-from personal_copilot.model_ref import ModelRef, load_adapters, load_base_model
+from personal_copilot.model_ref import ModelRef, fim_layout, load_adapters, load_base_model
 from personal_copilot.modeling import context_length, has_cuda, load_tokenizer, resolve_precision
 from personal_copilot.serve.config import ServeConfig
 from personal_copilot.serve.decoding import BatchDecoding, Row, RowSampling, RowStopping
@@ -94,7 +94,9 @@ class TransformersEngine:
         encoder = FimEncoder(tokenizer, family, require_fim=family is not None)
         max_input, max_new = serving_limits(model_context(model), config.max_new_tokens, config.max_input_tokens)
         render_chat = chat_renderer(tokenizer)
-        builder = PromptBuilder(encoder, max_input, config.prompt_overflow, config.fim_layout, render_chat)
+        builder = PromptBuilder(
+            encoder, max_input, config.prompt_overflow, fim_layout(source.base, config.fim_layout), render_chat
+        )
         parameter = next(model.parameters())
         info = ModelInfo(
             name=names.default,

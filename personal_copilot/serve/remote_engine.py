@@ -31,6 +31,7 @@ import httpx
 
 from personal_copilot.dataset import FimEncoder, detect_family
 from personal_copilot.errors import PcopilotError
+from personal_copilot.model_ref import fim_layout
 from personal_copilot.modeling import context_length, load_tokenizer
 from personal_copilot.serve.batching import GenerationFailed
 from personal_copilot.serve.completion_text import CompletionText, FimBoundary
@@ -112,7 +113,9 @@ class RemoteEngine:
             raise PcopilotError(f"cannot tell the context length of {source.base}; set --max_input_tokens")
         max_input, max_new = serving_limits(context, config.max_new_tokens, config.max_input_tokens)
         render_chat = chat_renderer(tokenizer)
-        builder = PromptBuilder(encoder, max_input, config.prompt_overflow, config.fim_layout, render_chat)
+        builder = PromptBuilder(
+            encoder, max_input, config.prompt_overflow, fim_layout(source.base, config.fim_layout), render_chat
+        )
         names = served_names(source, config.name)
         name, base = names.default, names.base
         adapters = [names.adapter] if names.adapter else []

@@ -77,6 +77,9 @@ def test_build_holds_out_modules_trains_measures_and_writes_a_card(test_build: P
     compression = record["measurements"]["compression"]["standard library"]
     assert compression["bytes"] > 0 and 0 < compression["model"] < 16 and 0 < compression["xz"] < 8
     assert set(record["measurements"]["fim"]) == {"all", "line", "rest_of_line", "block"}
+    by_layout = record["measurements"]["fim_by_layout"]
+    assert set(by_layout) == {"psm", "spm"} and record["fim_layout"] in by_layout  # measured in both, the better kept
+    assert record["measurements"]["fim"]["all"] == by_layout[record["fim_layout"]]
     assert record["training"]["steps"] == 6 and record["training"]["tokens_seen"] > 0
     assert record["training"]["legs"] == [3, 6]  # trained to step 3, then resumed with the schedule stretched to 6
     legs = [json.loads((test_build / "run" / "legs" / f"{n}.json").read_text()) for n in (3, 6)]
@@ -84,6 +87,7 @@ def test_build_holds_out_modules_trains_measures_and_writes_a_card(test_build: P
     card = (test_build / "model" / "README.md").read_text()
     assert "resumed at step 3 with the schedule stretched to 6" in card
     assert "FIM examples were whole files up to step 3 and row-sized pieces of files after it" in card
+    assert f"prompt layout it does best in, {record['fim_layout'].upper()}" in card
     trained = yaml.safe_load((test_build / "run" / "pcopilot_config.yaml").read_text())["config"]
     assert trained["fim"]["scope"] == "window" and trained["max_steps"] == 6  # the last leg's settings
     first_leg = pretrain_config(RECIPES["test"], Corpus(test_build / "corpus", corpus), test_build / "run", 3)

@@ -3,6 +3,7 @@ Go's text/template renders it, with and without a suffix, for every model family
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,9 +11,17 @@ import pytest
 import yaml
 
 from personal_copilot.cli import main
+from personal_copilot.configs import CONFIG_FILE, write_run_config
 from personal_copilot.dataset import FAMILIES
 from personal_copilot.errors import PcopilotError
-from personal_copilot.export import OllamaConfig, fim_metadata, ollama_template, run_export_ollama
+from personal_copilot.export import (
+    LlamaCppServerConfig,
+    OllamaConfig,
+    fim_metadata,
+    ollama_template,
+    run_export_llamacpp_server,
+    run_export_ollama,
+)
 from tests.export.ggufs import STARCODER_VOCAB, write_gguf
 
 # Ollama's Modelfile instructions and the types of the PARAMETER names used here (ollama/api/types.go Options).
@@ -118,3 +127,27 @@ def test_cli_and_errors(starcoder_gguf: Path, tmp_path: Path, capsys) -> None:
         run_export_ollama(OllamaConfig(gguf=starcoder_gguf, output=tmp_path / "o", name="***"))
     assert main(["export", "ollama", "--gguf", str(tmp_path / "none.gguf"), "--output", str(tmp_path / "o")]) == 2
     assert "no GGUF file at" in capsys.readouterr().err
+
+
+def test_a_gguf_of_a_base_measured_best_in_spm_gets_spm_prompts(starcoder_gguf: Path, tmp_path: Path) -> None:
+    """The record `export gguf` writes beside the GGUF names its base; a base whose record says SPM gets an SPM
+    template in the Modelfile and `--spm-infill` on llama-server, unless --fim_layout says otherwise."""
+    base = tmp_path / "spm-base"
+    base.mkdir()
+    (base / "base.json").write_text(json.dumps({"fim_layout": "spm"}))
+    write_run_config(
+        starcoder_gguf.parent, "export gguf", {}, filename=f"{starcoder_gguf.stem}.{CONFIG_FILE}", base_model=str(base)
+    )
+    family = FAMILIES["starcoder"]
+    for chosen, layout in ((None, "spm"), ("psm", "psm")):
+        out = tmp_path / f"ollama-{layout}"
+        run_export_ollama(OllamaConfig(gguf=starcoder_gguf, output=out, fim_layout=chosen))
+        (template,) = (v for i, v in parse_modelfile((out / "Modelfile").read_text()) if i == "TEMPLATE")
+        rendered = render_go_template(template, {"Prompt": "a = ", "Suffix": "\nb = 2\n"})
+        assert rendered == family.fim_prompt("a = ", "\nb = 2\n", layout)
+        server = run_export_llamacpp_server(
+            LlamaCppServerConfig(
+                gguf=starcoder_gguf, model=str(base), output=tmp_path / f"llama-{layout}", fim_layout=chosen
+            )
+        )
+        assert ("--spm-infill" in server.engine_command) == (chosen is None)

@@ -3,6 +3,8 @@ truncation, greedy equal to `model.generate`, mixed-adapter batches, sampling se
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -252,3 +254,16 @@ def test_a_gpt_bigcode_model_serves_too(tiny_models) -> None:
         )
     new_ids = [t for t in output[0, len(prepared.prompt_ids) :].tolist() if t not in engine.stop_ids]
     assert engine.decode(new_ids).startswith(result.text)  # the FIM rules may end the served middle earlier
+
+
+def test_a_base_measured_best_in_spm_gets_spm_prompts(tiny_models, tmp_path: Path, tokenizer) -> None:
+    """A base whose record (`base.json`, as `pcopilot base build` writes) says SPM is prompted in SPM, a client's
+    PSM sentinel prompt re-ordered too; `--fim_layout` overrides it."""
+    base = tmp_path / "spm-base"
+    shutil.copytree(tiny_models["llama"], base)
+    (base / "base.json").write_text(json.dumps({"fim_layout": "spm"}))
+    encoder = FimEncoder(tokenizer)
+    for chosen, layout in ((None, "spm"), ("psm", "psm")):
+        engine = TransformersEngine.load(ServeConfig(model=str(base), fim_layout=chosen, precision="fp32"))
+        client = engine.prepare(GenerationRequest(prompt=f"<fim_prefix>{PREFIX}<fim_suffix>{SUFFIX}<fim_middle>"))
+        assert client.prompt_ids == encoder.prompt_ids(PREFIX, SUFFIX, layout)
