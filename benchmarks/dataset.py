@@ -121,6 +121,7 @@ def main() -> None:
 
         variants = {
             "FIM char uniform, packed (default)": (FimConfig(level="char", span="uniform"), True),
+            "FIM char uniform, whole files, packed": (FimConfig(level="char", span="uniform", scope="file"), True),
             "FIM char line, packed": (FimConfig(level="char", span="line"), True),
             "FIM token uniform, packed": (FimConfig(level="token", span="uniform"), True),
             "FIM token line, packed": (FimConfig(level="token", span="line"), True),
