@@ -69,6 +69,7 @@ def render_card(info: dict[str, Any]) -> str:
     held_modules = ", ".join(corpus["heldout_stdlib_modules"])
     held_packages = ", ".join(corpus["heldout_packages"]) or "none"
     humaneval = figures["humaneval_pass_at_1"]
+    healed = ", token-healed prompts as the server builds them" if figures.get("fim_healed") else ""
     return f"""---
 license: apache-2.0
 library_name: transformers
@@ -98,7 +99,7 @@ file alone (and xz the whole set at once, a harder baseline).
 
 {compression}
 
-Fill in the middle (greedy, holes cut where an editor asks: a whole line, the rest of a line, a block), in the
+Fill in the middle (greedy{healed}, holes cut where an editor asks: a whole line, the rest of a line, a block), in the
 prompt layout it does best in, {layout.upper()}, which `pcopilot serve` and `pcopilot eval` use for it unless told
 otherwise ({others}):
 

@@ -26,6 +26,7 @@ from personal_copilot.dataset.fim import (
     document_rng,
     window_pieces,
 )
+from personal_copilot.dataset.healing import HealingProcessor, TokenHealer, strip_healed
 from personal_copilot.dataset.packing import IGNORE_INDEX, PackItem, TrainingRow, pack_sequences, split_sequences
 from personal_copilot.dataset.reader import (
     Document,
@@ -60,11 +61,13 @@ __all__ = [
     "FimConfig",
     "FimEncoder",
     "FimSentinels",
+    "HealingProcessor",
     "Layout",
     "ModelFamily",
     "PackItem",
     "RepositoryShare",
     "SplitBy",
+    "TokenHealer",
     "TokenizerConfig",
     "TokenizerReport",
     "TrainingRow",
@@ -85,6 +88,7 @@ __all__ = [
     "split_documents",
     "split_sequences",
     "stop_token_ids",
+    "strip_healed",
     "train_tokenizer",
     "window_pieces",
 ]

@@ -140,7 +140,9 @@ def fim_tasks(held_out: HeldOut, settings: FimSettings, seed: int) -> tuple[list
 
 def fim_generator(loaded: LoadedModel, settings: FimSettings, batch_size: int) -> ModelGenerator:
     layout = fim_layout(loaded.spec.base, settings.layout)
-    return ModelGenerator(loaded, batch_size=batch_size, context_tokens=settings.context_tokens, layout=layout)
+    return ModelGenerator(
+        loaded, batch_size=batch_size, context_tokens=settings.context_tokens, layout=layout, heal=settings.heal
+    )
 
 
 def _write_holes(path: Path, results: list[HoleResult]) -> None:
@@ -182,6 +184,7 @@ def evaluate_fim(
         by_kind=breakdown(results, lambda r: r.task.kind),
         by_repository=breakdown(results, lambda r: r.task.repo_id),
         layout=generator.layout,
+        healed=generator.healer is not None,
         truncated_prompts=generator.truncated_prompts,
         seconds=round(time.perf_counter() - start, 2),
     )

@@ -125,6 +125,9 @@ class FimSettings:
     layout: Literal["psm", "spm"] | None = None
     """FIM prompt layout: prefix-suffix-middle or suffix-prefix-middle (default: the layout the base was measured
     best in, as the embedded base's record says; psm for other models)."""
+    heal: bool = True
+    """Token healing: the prompt leaves out the prefix's last token and the middle writes it again (as the server
+    does; false: the prefix's tokens as they are)."""
 
     def __post_init__(self) -> None:
         if self.num_examples < 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from personal_copilot.dataset import FimEncoder, Layout, stop_token_ids
+from personal_copilot.dataset import FimEncoder, HealingProcessor, Layout, TokenHealer, stop_token_ids, strip_healed
 from personal_copilot.evaluate.models import LoadedModel
 
 Advance = Callable[[int], None]
@@ -49,10 +49,11 @@ class CodeGenerator(Protocol):
 
 class StopAtStrings:
     """A stopping criterion: a sequence is done once its generated text contains one of `stops`. Only the generated
-    part is decoded (as the bigcode harness does), so a stop string that ends the prompt does not stop anything."""
+    part is decoded (as the bigcode harness does), without the healed text it starts with (`heals`, one per row), so
+    a stop string that ends the prompt does not stop anything."""
 
-    def __init__(self, tokenizer: Any, prompt_width: int, stops: Sequence[str]) -> None:
-        self.tokenizer, self.prompt_width, self.stops = tokenizer, prompt_width, tuple(stops)
+    def __init__(self, tokenizer: Any, prompt_width: int, stops: Sequence[str], heals: Sequence[str]) -> None:
+        self.tokenizer, self.prompt_width, self.stops, self.heals = tokenizer, prompt_width, tuple(stops), heals
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
@@ -60,6 +61,7 @@ class StopAtStrings:
         texts = self.tokenizer.batch_decode(
             input_ids[:, self.prompt_width :], skip_special_tokens=False, clean_up_tokenization_spaces=False
         )
+        texts = [strip_healed(text, heal) for text, heal in zip(texts, self.heals, strict=True)]
         done = [any(stop in text for stop in self.stops) for text in texts]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
@@ -77,12 +79,22 @@ class ModelGenerator:
         batch_size: sequences per `generate` call.
         context_tokens: tokens of prefix and suffix a FIM prompt may hold (also bounded by the model's positions).
         layout: FIM prompt layout.
+        heal: back each FIM prefix up by its last token and let the middle rewrite it (`dataset.healing`).
     """
 
-    def __init__(self, loaded: LoadedModel, *, batch_size: int, context_tokens: int = 2048, layout: Layout = "psm"):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        batch_size: int,
+        context_tokens: int = 2048,
+        layout: Layout = "psm",
+        heal: bool = True,
+    ):
         self.loaded = loaded
         self.model, self.tokenizer, self.family = loaded.model, loaded.tokenizer, loaded.family
         self.batch_size, self.context_tokens, self.layout = batch_size, context_tokens, layout
+        self.healer = TokenHealer(self.tokenizer) if heal else None
         self._encoder: FimEncoder | None = None
         self.stop_ids = sorted(stop_token_ids(self.tokenizer, self.family))
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
@@ -125,14 +137,16 @@ class ModelGenerator:
     ) -> list[str]:
         budget = max(2, min(self.context_tokens, self.loaded.max_positions - max_new_tokens) - 3)  # 3 sentinels
         parts = self.encoder.encode([text for hole in holes for text in hole])
-        prompts = []
+        prompts, heals = [], []
         for prefix, suffix in zip(parts[0::2], parts[1::2], strict=True):
+            prefix, healed = self.healer.split(prefix) if self.healer else (prefix, "")
             if len(prefix) + len(suffix) > budget:
                 self.truncated_prompts += 1
                 suffix = suffix[: max(budget // 4, budget - len(prefix))]
                 prefix = prefix[max(0, len(prefix) - (budget - len(suffix))) :]
             prompts.append(self.encoder.fim_ids(self.layout, prefix, suffix))
-        return self._generate(prompts, max_new_tokens, stop, 0.0, 1.0, advance)
+            heals.append(healed)
+        return self._generate(prompts, max_new_tokens, stop, 0.0, 1.0, advance, heals)
 
     def _generate(
         self,
@@ -142,10 +156,14 @@ class ModelGenerator:
         temperature: float,
         top_p: float,
         advance: Advance | None,
+        heals: Sequence[str] | None = None,
     ) -> list[str]:
+        """Completions of `prompts`; a prompt's completion starts with its text in `heals` (a healed FIM prompt),
+        which is constrained while generated and taken off after."""
         import torch
-        from transformers import GenerationConfig, StoppingCriteriaList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
+        heals = heals or [""] * len(prompts)
         sampling = {"temperature": temperature, "top_p": top_p, "top_k": 0} if temperature > 0 else {}
         config = GenerationConfig(
             max_new_tokens=max_new_tokens,
@@ -165,16 +183,21 @@ class ModelGenerator:
             for row, i in enumerate(batch):
                 input_ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
                 attention_mask[row, width - len(prompts[i]) :] = 1
-            criteria = StoppingCriteriaList([StopAtStrings(self.tokenizer, width, stop)] if stop else [])
+            batch_heals = [heals[i] for i in batch]
+            criteria = StoppingCriteriaList([StopAtStrings(self.tokenizer, width, stop, batch_heals)] if stop else [])
+            processors = LogitsProcessorList()
+            if self.healer is not None and any(batch_heals):
+                processors.append(HealingProcessor(self.healer, width, batch_heals))
             with torch.inference_mode():
                 output = self.model.generate(
                     input_ids=input_ids.to(device),
                     attention_mask=attention_mask.to(device),
                     generation_config=config,
                     stopping_criteria=criteria,
+                    logits_processor=processors,
                 )
             for row, i in enumerate(batch):
-                texts[i] = cut_at_stops(self._decode(output[row, width:].tolist()), stop)
+                texts[i] = cut_at_stops(strip_healed(self._decode(output[row, width:].tolist()), heals[i]), stop)
             if advance is not None:
                 advance(len(batch))
         return texts

@@ -69,6 +69,8 @@ class FimReport:
     by_repository: dict[str, FimScores]
     layout: str = "psm"
     """The prompts' layout (psm or spm)."""
+    healed: bool = False
+    """The prompts were token-healed (`--fim.heal`)."""
     truncated_prompts: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -82,7 +84,7 @@ class FimReport:
                 ("model", self.model),
                 ("data", self.data),
                 ("held out", self.split),
-                ("holes", f"{self.overall.holes} ({self.layout} prompts)"),
+                ("holes", f"{self.overall.holes} ({self.layout} prompts{', healed' if self.healed else ''})"),
                 ("exact match", _percent(self.overall.exact_match)),
                 ("edit similarity", _percent(self.overall.edit_similarity)),
                 ("Python still parses", _percent(self.overall.parse_rate)),

@@ -121,7 +121,7 @@ def _settings_lines(config: CompareConfig, reports: dict[str, dict[str, Any]]) -
         lines.append(
             f"FIM: {fim.overall.holes} holes ({', '.join(config.fim.kinds)}); "
             f"{fim.layout} prompts of up to {config.fim.context_tokens} tokens, "
-            f"{config.fim.max_new_tokens} new tokens, greedy"
+            f"{config.fim.max_new_tokens} new tokens, greedy{', token healing' if fim.healed else ''}"
         )
     if "loss" in first:
         loss = first["loss"]

@@ -44,6 +44,9 @@ class ServeConfig:
     fim_stop_at_block_end: bool = True
     """Cut a FIM completion where it leaves the cursor's block while the suffix holds the code after it (the rule
     is in docs/serve.md)."""
+    fim_heal: bool = True
+    """Token healing: leave the FIM prefix's last token out of the prompt and let the completion write it again, so
+    a cursor after indentation or inside a word gives the model the tokens it was trained on (docs/serve.md)."""
     chat_template: Path | None = None
     """Jinja chat template file for models whose tokenizer has none (/v1/chat/completions and /api/chat)."""
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"

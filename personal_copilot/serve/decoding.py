@@ -32,6 +32,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from personal_copilot.dataset import TokenHealer, strip_healed
 from personal_copilot.serve.completion_text import CompletionText, FimBoundary
 from personal_copilot.serve.generation import (
     FinishReason,
@@ -97,6 +98,9 @@ class Row:
     processors: LogitsProcessorList
     generator: torch.Generator | None
     seed: int | None
+    healer: TokenHealer | None = None
+    heal_rest: str = ""
+    """The healed text the row has still to write: only tokens that agree with it may come next."""
     ids: list[int] = field(default_factory=list)
     tokens: list[TokenEvent] = field(default_factory=list)
     finish_reason: FinishReason | None = None
@@ -110,6 +114,7 @@ class Row:
         stop_ids: frozenset[int],
         device: torch.device,
         block_end: bool,
+        healer: TokenHealer | None = None,
     ) -> Row:
         request = prepared.request
         fim = None
@@ -125,17 +130,26 @@ class Row:
             prepared=prepared,
             offset=offset,
             completion=CompletionText(request.stop, fim),
-            decode=lambda ids: decode(context + ids)[len(context_text) :],
+            decode=lambda ids: strip_healed(decode(context + ids)[len(context_text) :], prepared.healed),
             stop_ids=stop_ids,
             processors=row_processors(request.sampling, len(prepared.prompt_ids)),
             generator=generator,
             seed=seed,
+            healer=healer if prepared.healed else None,
+            heal_rest=prepared.healed if healer else "",
         )
 
     @property
     def transforms_logits(self) -> bool:
-        """The row samples or penalizes: its logits are not left to the greedy step alone."""
-        return self.generator is not None or bool(self.processors)
+        """The row samples, penalizes or heals: its logits are not left to the greedy step alone."""
+        return self.generator is not None or bool(self.processors) or bool(self.heal_rest)
+
+    def healing_mask(self, width: int) -> torch.Tensor | None:
+        """The tokens that agree with the healed text still to write (None: any token may come)."""
+        mask = self.healer.mask(self.heal_rest, width) if self.healer and self.heal_rest else None
+        if mask is None:
+            self.heal_rest = ""
+        return mask
 
     @property
     def finished(self) -> bool:
@@ -149,6 +163,8 @@ class Row:
             event = TokenEvent(token, delta, logprob, special=True)
         else:
             self.ids.append(token)
+            if self.healer is not None:
+                self.heal_rest = self.healer.rest_after(self.heal_rest, token)
             text = self.decode(self.ids)
             delta = self.completion.update(text)
             if self.completion.finish_reason is None and len(self.ids) >= self.prepared.max_new_tokens:
@@ -194,6 +210,8 @@ class BatchDecoding:
         for i in active:
             row = self.rows[i]
             raw = scores[i].double()
+            if (healing := row.healing_mask(raw.shape[0])) is not None:
+                raw = raw.masked_fill(~healing.to(raw.device), float("-inf"))
             logits = safe_logits(row.processors(input_ids[i : i + 1, row.offset :], raw[None])[0], raw)
             if row.generator is not None:
                 probabilities = torch.softmax(logits, dim=-1)

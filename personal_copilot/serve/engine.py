@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
-from personal_copilot.dataset import FimEncoder, detect_family, stop_token_ids
+from personal_copilot.dataset import FimEncoder, TokenHealer, detect_family, stop_token_ids
 from personal_copilot.errors import PcopilotError
 from personal_copilot.model_ref import ModelRef, fim_layout, load_adapters, load_base_model
 from personal_copilot.modeling import context_length, has_cuda, load_tokenizer, resolve_precision
@@ -94,9 +94,9 @@ class TransformersEngine:
         encoder = FimEncoder(tokenizer, family, require_fim=family is not None)
         max_input, max_new = serving_limits(model_context(model), config.max_new_tokens, config.max_input_tokens)
         render_chat = chat_renderer(tokenizer)
-        builder = PromptBuilder(
-            encoder, max_input, config.prompt_overflow, fim_layout(source.base, config.fim_layout), render_chat
-        )
+        healer = TokenHealer(tokenizer) if config.fim_heal and encoder.prefix_id is not None else None
+        layout = fim_layout(source.base, config.fim_layout)
+        builder = PromptBuilder(encoder, max_input, config.prompt_overflow, layout, render_chat, healer)
         parameter = next(model.parameters())
         info = ModelInfo(
             name=names.default,
@@ -148,7 +148,15 @@ class TransformersEngine:
             input_ids[i, offset:] = torch.tensor(prepared.prompt_ids)
             attention_mask[i, offset:] = 1
             rows.append(
-                Row.start(prepared, offset, self.decode, self.stop_ids, self.device, self.fim_stop_at_block_end)
+                Row.start(
+                    prepared,
+                    offset,
+                    self.decode,
+                    self.stop_ids,
+                    self.device,
+                    self.fim_stop_at_block_end,
+                    self.builder.healer,
+                )
             )
         decoding = BatchDecoding(rows, on_token)
         adapter_names = {"adapter_names": [p.adapter or BASE_ROW for p in batch]} if self._is_peft else {}

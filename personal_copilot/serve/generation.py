@@ -125,6 +125,9 @@ class PreparedRequest:
     """Prompt tokens cut to fit the context window."""
     prompt_text: str | None = None
     """The prompt as text, special tokens spelled out (for an engine that takes text: `--engine`)."""
+    healed: str = ""
+    """The FIM prefix's last token's text, left out of `prompt_ids`: the completion writes it first, and it is taken
+    off the completion's text (token healing)."""
 
 
 @dataclass(frozen=True)

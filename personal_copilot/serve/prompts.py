@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from personal_copilot.dataset import FimEncoder, Layout, ModelFamily
+from personal_copilot.dataset import FimEncoder, Layout, ModelFamily, TokenHealer
 from personal_copilot.errors import PcopilotError
 from personal_copilot.serve.generation import (
     ContextFile,
@@ -70,6 +70,8 @@ class Prompt:
     """The FIM prefix and suffix (None for plain and chat prompts)."""
     suffix: str | None = None
     truncated: int = 0
+    healed: str = ""
+    """The text of the prefix's last token, left out of `ids` for the completion to write (token healing)."""
 
 
 class PromptBuilder:
@@ -81,6 +83,7 @@ class PromptBuilder:
         overflow: what a longer prompt gets (truncate or reject).
         layout: FIM layout of the prompts the server builds.
         render_chat: renders (role, content) messages with the chat template (None: no chat).
+        healer: heals the FIM prompts the server builds (`dataset.healing`; None: the prefix is sent whole).
     """
 
     def __init__(
@@ -90,8 +93,10 @@ class PromptBuilder:
         overflow: Literal["truncate", "reject"] = "truncate",
         layout: Layout = "psm",
         render_chat: Callable[[Sequence[tuple[str, str]]], str] | None = None,
+        healer: TokenHealer | None = None,
     ) -> None:
         self.encoder = encoder
+        self.healer = healer
         self.fim = fim_tokens(encoder.family) if encoder.prefix_id is not None and encoder.family else None
         self.max_input_tokens = max_input_tokens
         self.overflow = overflow
@@ -163,6 +168,7 @@ class PromptBuilder:
                 field="suffix",
             )
         prefix_ids, suffix_ids = self.encoder.encode([prefix, suffix])
+        prefix_ids, healed = self.healer.split(prefix_ids) if self.healer else (prefix_ids, "")
         room = window - 3
         if len(prefix_ids) + len(suffix_ids) > room and not may_cut:
             raise self._too_long("prompt", len(prefix_ids) + len(suffix_ids) + 3, window)
@@ -170,7 +176,7 @@ class PromptBuilder:
         truncated = len(prefix_ids) + len(suffix_ids) - len(kept_prefix) - len(kept_suffix)
         context, dropped = self._context(files, room - len(kept_prefix) - len(kept_suffix))
         ids = context + self.encoder.fim_ids(self.layout, kept_prefix, kept_suffix)
-        return Prompt(ids, prefix, suffix, truncated + dropped)
+        return Prompt(ids, prefix, suffix, truncated + dropped, healed)
 
     def _context(self, files: Sequence[ContextFile], room: int) -> tuple[list[int], int]:
         """Ids of the context files that fit in `room` (the newest kept) and the count of tokens dropped."""
@@ -217,6 +223,7 @@ def prepare_request(info: ModelInfo, builder: PromptBuilder, request: Generation
         prefix=prompt.prefix,
         suffix=prompt.suffix,
         truncated_tokens=prompt.truncated,
+        healed=prompt.healed,
     )
 
 

@@ -43,15 +43,15 @@ def test_stop_strings_cut_the_generated_text_only(generator: ModelGenerator) -> 
 
 
 class PromptSpy(ModelGenerator):
-    """Records the token ids the generator would send to the model."""
+    """Records the token ids (and healed texts) the generator would send to the model."""
 
     def _generate(self, prompts, *args):
-        self.prompts = prompts
+        self.prompts, self.heals = prompts, args[-1]
         return [""] * len(prompts)
 
 
 def test_fim_prompts_are_the_familys_template_and_it_stops_at_its_tokens(generator: ModelGenerator) -> None:
-    spy = PromptSpy(generator.loaded, batch_size=2)
+    spy = PromptSpy(generator.loaded, batch_size=2, heal=False)
     spy.infill([("def f():\n    ", "\n"), ("<fim_middle>x = ", "\n")], max_new_tokens=4, stop=())
     texts = [spy.tokenizer.decode(ids, clean_up_tokenization_spaces=False) for ids in spy.prompts]
     assert texts == [
@@ -63,6 +63,18 @@ def test_fim_prompts_are_the_familys_template_and_it_stops_at_its_tokens(generat
     vocabulary = spy.tokenizer.get_vocab()
     assert {vocabulary[t] for t in ("<|endoftext|>", "<file_sep>", "<fim_middle>")} <= set(spy.stop_ids)
     assert spy.stop_ids == sorted(stop_token_ids(spy.tokenizer, spy.family))  # the server's stops too
+
+
+def test_healed_prompts_leave_out_the_prefixs_last_token_for_the_middle_to_write(generator: ModelGenerator) -> None:
+    spy = PromptSpy(generator.loaded, batch_size=2)
+    spy.infill(HOLES, max_new_tokens=4, stop=())
+    unhealed = PromptSpy(generator.loaded, batch_size=2, heal=False)
+    unhealed.infill(HOLES, max_new_tokens=4, stop=())
+    for (prefix, suffix), ids, healed in zip(HOLES, spy.prompts, spy.heals, strict=True):
+        prefix_ids, suffix_ids = spy.encoder.encode([prefix, suffix])
+        assert healed == spy.healer.texts[prefix_ids[-1]] and prefix.endswith(healed)
+        assert ids == spy.encoder.fim_ids("psm", prefix_ids[:-1], suffix_ids)
+    assert unhealed.heals == [""] * len(HOLES)
 
 
 def test_prompts_too_long_for_the_model_are_cut_around_the_hole(generator: ModelGenerator) -> None:

@@ -9,25 +9,68 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import LogitsProcessorList
 
-from personal_copilot.dataset import FimEncoder
+from personal_copilot.dataset import FimEncoder, HealingProcessor, Layout, strip_healed
 from personal_copilot.errors import PcopilotError
 from personal_copilot.serve import GenerationRequest, RequestError, SamplingParams, ServeConfig
 from personal_copilot.serve.engine import TransformersEngine
-from personal_copilot.serve.prompts import share_window, split_fim_prompt
+from personal_copilot.serve.prompts import PromptBuilder, share_window, split_fim_prompt
 
 PREFIX = "def add(a, b):\n    "
 SUFFIX = "\n    return total\n"
+
+
+def healed_fim_ids(encoder: FimEncoder, prefix: str, suffix: str, layout: Layout = "psm") -> list[int]:
+    """The FIM prompt the server builds: the prefix without its last token, which the completion writes."""
+    prefix_ids, suffix_ids = encoder.encode([prefix, suffix])
+    return encoder.fim_ids(layout, prefix_ids[:-1], suffix_ids)
+
+
+def healed_reference(engine, prepared, max_new_tokens: int, adapter: str | None = None) -> str:
+    """`model.generate` alone on a prepared FIM prompt, healed as the benchmarks heal, the healed text taken off."""
+    ids = prepared.prompt_ids
+    healing = HealingProcessor(engine.builder.healer, len(ids), [prepared.healed])
+    adapters = {"adapter_names": [adapter or "__base__"]} if engine.info.adapters else {}
+    with torch.inference_mode():
+        output = engine.model.generate(
+            input_ids=torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            generation_config=engine.generation_config(max_new_tokens),
+            logits_processor=LogitsProcessorList([healing]),
+            **adapters,
+        )
+    raw = engine.decode([t for t in output[0, len(ids) :].tolist() if t not in engine.stop_ids])
+    assert raw.startswith(prepared.healed)
+    return strip_healed(raw, prepared.healed)
 
 
 def generate(engine, *requests: GenerationRequest):
     return engine.generate([engine.prepare(r) for r in requests], lambda i, event: True)
 
 
-def test_fim_prompt_is_the_training_encoders(engine, tokenizer) -> None:
+def test_fim_prompt_is_the_training_encoders_healed(engine, tokenizer) -> None:
     prepared = engine.prepare(GenerationRequest(prompt=PREFIX, suffix=SUFFIX))
-    assert prepared.prompt_ids == FimEncoder(tokenizer).prompt_ids(PREFIX, SUFFIX)
+    encoder = FimEncoder(tokenizer)
+    prefix_ids = encoder.encode([PREFIX])[0]
+    assert prepared.prompt_ids == healed_fim_ids(encoder, PREFIX, SUFFIX)
+    assert prepared.healed == engine.decode(prefix_ids[-1:]) and PREFIX.endswith(prepared.healed)
     assert (prepared.prefix, prepared.suffix, prepared.truncated_tokens) == (PREFIX, SUFFIX, 0)
+    unhealed = PromptBuilder(engine.builder.encoder, 256).build(GenerationRequest(prompt=PREFIX, suffix=SUFFIX))
+    assert unhealed.ids == encoder.prompt_ids(PREFIX, SUFFIX) and unhealed.healed == ""
+    plain = engine.prepare(GenerationRequest(prompt=PREFIX))
+    assert plain.healed == "" and plain.prompt_ids == encoder.encode([PREFIX])[0]  # only FIM prompts are healed
+
+
+def test_fim_completions_are_healed_as_the_benchmarks_heal(engine) -> None:
+    """The engine's greedy FIM completion is `model.generate` under the benchmarks' `HealingProcessor`, with the
+    healed text taken off; the streamed texts add up to it."""
+    request = GenerationRequest(prompt=PREFIX, suffix=SUFFIX, model="tiny-starcoder", max_new_tokens=16)
+    (result,) = generate(engine, request)
+    expected = healed_reference(engine, engine.prepare(request), 16, engine.info.adapter_for("tiny-starcoder"))
+    assert expected.startswith(result.text)
+    assert result.text == expected or result.finish_reason in ("block_end", "stop_sequence")
+    assert "".join(event.text for event in result.tokens) == result.text
 
 
 def test_a_client_built_fim_prompt_is_split_and_built_the_same_way(engine) -> None:
@@ -46,6 +89,7 @@ def test_long_fim_prompt_loses_outer_ends_and_keeps_sentinels(engine, encoder) -
     assert len(ids) == engine.info.max_input_tokens and prepared.truncated_tokens > 0
     assert ids[0] == encoder.prefix_id and ids[-1] == encoder.middle_id and ids.count(encoder.suffix_id) == 1
     prefix_ids, suffix_ids = encoder.encode([prefix, suffix])
+    prefix_ids = prefix_ids[:-1]  # healed: its last token is the completion's to write
     kept_prefix = ids[1 : ids.index(encoder.suffix_id)]
     kept_suffix = ids[ids.index(encoder.suffix_id) + 1 : -1]
     assert kept_prefix == prefix_ids[-len(kept_prefix) :] and kept_suffix == suffix_ids[: len(kept_suffix)]
@@ -86,7 +130,7 @@ def test_context_files_go_before_the_fim_prompt_and_are_dropped_first(engine, en
     files = (ContextFile("old.py", "OLD = 1\n" * 200), ContextFile("util.py", "def helper():\n    return 1\n"))
     prepared = engine.prepare(GenerationRequest(prompt=PREFIX, suffix=SUFFIX, context_files=files))
     file_sep = engine.tokenizer.convert_tokens_to_ids("<file_sep>")
-    fim = encoder.prompt_ids(PREFIX, SUFFIX)
+    fim = healed_fim_ids(encoder, PREFIX, SUFFIX)
     assert prepared.prompt_ids[-len(fim) :] == fim
     context = engine.decode(prepared.prompt_ids[: -len(fim)])
     assert context == "<file_sep>util.py\ndef helper():\n    return 1\n" and prepared.prompt_ids[0] == file_sep
@@ -246,14 +290,7 @@ def test_a_gpt_bigcode_model_serves_too(tiny_models) -> None:
     assert engine.info.max_total_tokens == 512 and engine.info.model_type == "gpt_bigcode"
     prepared = engine.prepare(GenerationRequest(prompt=PREFIX, suffix=SUFFIX))
     (result,) = engine.generate([prepared], lambda i, event: True)
-    with torch.inference_mode():
-        output = engine.model.generate(
-            input_ids=torch.tensor([prepared.prompt_ids]),
-            attention_mask=torch.ones(1, len(prepared.prompt_ids), dtype=torch.long),
-            generation_config=engine.generation_config(16),
-        )
-    new_ids = [t for t in output[0, len(prepared.prompt_ids) :].tolist() if t not in engine.stop_ids]
-    assert engine.decode(new_ids).startswith(result.text)  # the FIM rules may end the served middle earlier
+    assert healed_reference(engine, prepared, 16).startswith(result.text)  # FIM rules may end it earlier
 
 
 def test_a_base_measured_best_in_spm_gets_spm_prompts(tiny_models, tmp_path: Path, tokenizer) -> None:
@@ -266,4 +303,4 @@ def test_a_base_measured_best_in_spm_gets_spm_prompts(tiny_models, tmp_path: Pat
     for chosen, layout in ((None, "spm"), ("psm", "psm")):
         engine = TransformersEngine.load(ServeConfig(model=str(base), fim_layout=chosen, precision="fp32"))
         client = engine.prepare(GenerationRequest(prompt=f"<fim_prefix>{PREFIX}<fim_suffix>{SUFFIX}<fim_middle>"))
-        assert client.prompt_ids == encoder.prompt_ids(PREFIX, SUFFIX, layout)
+        assert client.prompt_ids == healed_fim_ids(encoder, PREFIX, SUFFIX, layout)
