@@ -8,6 +8,7 @@
   run (per file, as the model sees files; and xz on the whole set);
 - fill-in-the-middle exact match and edit similarity per hole kind (line, rest of line, block), and the share of
   completions after which the file still parses;
+- token healing (docs/serve.md) against none: the same holes in the base's layout, each way, with wall times;
 - HumanEval pass@1 (greedy, sandboxed);
 - greedy generation tokens/s at batch 1, beside a forward pass over the same tokens (its upper bound).
 """
@@ -60,6 +61,47 @@ def forward_tokens_per_second(model, tokenizer, tokens: int) -> float:
     return tokens / (time.perf_counter() - start)
 
 
+def print_figures(figures: dict, humaneval: int) -> None:
+    """The held-out tables: bits per byte beside gzip and xz, FIM per hole kind, HumanEval."""
+    print("\n| held-out set | bytes | model bits/byte | gzip -9 | xz -9 | xz -9 whole set | model / xz |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, c in figures["compression"].items():
+        print(
+            f"| {name} | {c['bytes']:,} | {c['model']:.3f} | {c['gzip']:.3f} | {c['xz']:.3f} "
+            f"| {c['xz_whole_set']:.3f} | {c['model'] / c['xz']:.2f}× |"
+        )
+    print("\n| hole kind | holes | exact match | edit similarity | still parses |")
+    print("|---|---:|---:|---:|---:|")
+    for kind, f in figures["fim"].items():
+        parses = "-" if f["parse_rate"] is None else f"{f['parse_rate']:.1%}"
+        print(f"| {kind} | {f['holes']} | {f['exact_match']:.1%} | {f['edit_similarity']:.3f} | {parses} |")
+    if humaneval:
+        print(f"\nHumanEval pass@1 (greedy, {humaneval} problems): {figures['humaneval_pass_at_1']:.1%}")
+
+
+def healing_effect(model_dir: Path, stdlib: Path, holes: int, layout: str, seq_len: int) -> None:
+    """Prints FIM on the same holes with token healing and without, and the time each took."""
+    from personal_copilot.base.measure import load_generator, measure_fim
+
+    print(f"\n| {layout.upper()} prompts | exact match | rest of line | edit similarity | still parses | time |")
+    print("|---|---:|---:|---:|---:|---:|")
+    seconds = {}
+    for healed in (False, True):
+        generator = load_generator(model_dir, context_tokens=seq_len)
+        generator.layout = layout
+        if not healed:
+            generator.healer = None
+        start = time.perf_counter()
+        figures, _ = measure_fim(generator, stdlib, holes, 0)
+        seconds[healed] = time.perf_counter() - start
+        f, rest = figures["all"], figures.get("rest_of_line")
+        print(
+            f"| {'healed' if healed else 'not healed'} | {f.exact_match:.1%} | "
+            f"{rest.exact_match if rest else 0:.1%} | {f.edit_similarity:.3f} | {f.parse_rate or 0:.1%} | "
+            f"{seconds[healed]:.0f} s ({seconds[healed] / seconds[False]:.2f}×) |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="base model folder (default: the shipped one)")
@@ -86,21 +128,10 @@ def main() -> None:
             fim_holes=args.holes,
             humaneval_problems=args.humaneval,
         )
-        figures = measure(model_dir, held_out_sets(record, work_dir), seq_len, 0, settings)
-    print("\n| held-out set | bytes | model bits/byte | gzip -9 | xz -9 | xz -9 whole set | model / xz |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, c in figures["compression"].items():
-        print(
-            f"| {name} | {c['bytes']:,} | {c['model']:.3f} | {c['gzip']:.3f} | {c['xz']:.3f} "
-            f"| {c['xz_whole_set']:.3f} | {c['model'] / c['xz']:.2f}× |"
-        )
-    print("\n| hole kind | holes | exact match | edit similarity | still parses |")
-    print("|---|---:|---:|---:|---:|")
-    for kind, f in figures["fim"].items():
-        parses = "-" if f["parse_rate"] is None else f"{f['parse_rate']:.1%}"
-        print(f"| {kind} | {f['holes']} | {f['exact_match']:.1%} | {f['edit_similarity']:.3f} | {parses} |")
-    if args.humaneval:
-        print(f"\nHumanEval pass@1 (greedy, {args.humaneval} problems): {figures['humaneval_pass_at_1']:.1%}")
+        sets = held_out_sets(record, work_dir)
+        figures = measure(model_dir, sets, seq_len, 0, settings)
+        print_figures(figures, args.humaneval)
+        healing_effect(model_dir, sets["standard library"], args.holes, figures["fim_layout"], seq_len)
     generator = load_generator(model_dir, context_tokens=seq_len)
     generated = figures["generation_tokens_per_second"]
     forward = forward_tokens_per_second(generator.model, generator.tokenizer, 128)
