@@ -86,11 +86,10 @@ def healing_effect(model_dir: Path, stdlib: Path, holes: int, layout: str, seq_l
     print(f"\n| {layout.upper()} prompts | exact match | rest of line | edit similarity | still parses | time |")
     print("|---|---:|---:|---:|---:|---:|")
     seconds = {}
+    generator = load_generator(model_dir, context_tokens=seq_len)
+    generator.layout = layout
     for healed in (False, True):
-        generator = load_generator(model_dir, context_tokens=seq_len)
-        generator.layout = layout
-        if not healed:
-            generator.healer = None
+        generator.heal = healed
         start = time.perf_counter()
         figures, _ = measure_fim(generator, stdlib, holes, 0)
         seconds[healed] = time.perf_counter() - start

@@ -132,7 +132,7 @@ def measure(model_dir: Path, sets: dict[str, Path], seq_len: int, seed: int, con
         "fim": {kind: figures.__dict__ for kind, figures in fim.items()},
         "fim_layout": best,
         "fim_by_layout": {layout: figures["all"].__dict__ for layout, (figures, _) in by_layout.items()},
-        "fim_healed": generator.healer is not None,
+        "fim_healed": generator.heal,
         "humaneval_pass_at_1": humaneval,
         "humaneval_problems": config.humaneval_problems,
         "generation_tokens_per_second": generation_speed(model, tokenizer),

@@ -184,7 +184,7 @@ def evaluate_fim(
         by_kind=breakdown(results, lambda r: r.task.kind),
         by_repository=breakdown(results, lambda r: r.task.repo_id),
         layout=generator.layout,
-        healed=generator.healer is not None,
+        healed=generator.heal,
         truncated_prompts=generator.truncated_prompts,
         seconds=round(time.perf_counter() - start, 2),
     )

@@ -94,8 +94,9 @@ class ModelGenerator:
         self.loaded = loaded
         self.model, self.tokenizer, self.family = loaded.model, loaded.tokenizer, loaded.family
         self.batch_size, self.context_tokens, self.layout = batch_size, context_tokens, layout
-        self.healer = TokenHealer(self.tokenizer) if heal else None
+        self.heal = heal
         self._encoder: FimEncoder | None = None
+        self._healer: TokenHealer | None = None
         self.stop_ids = sorted(stop_token_ids(self.tokenizer, self.family))
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
         self.truncated_prompts = 0
@@ -106,6 +107,15 @@ class ModelGenerator:
         if self._encoder is None:
             self._encoder = FimEncoder(self.tokenizer, self.family)  # raises when the model has no FIM tokens
         return self._encoder
+
+    @property
+    def healer(self) -> TokenHealer | None:
+        """The vocabulary's healer when FIM prompts are healed (built on first use: completions never need it)."""
+        if not self.heal:
+            return None
+        if self._healer is None:
+            self._healer = TokenHealer(self.tokenizer)
+        return self._healer
 
     def complete(
         self,
@@ -139,7 +149,7 @@ class ModelGenerator:
         parts = self.encoder.encode([text for hole in holes for text in hole])
         prompts, heals = [], []
         for prefix, suffix in zip(parts[0::2], parts[1::2], strict=True):
-            prefix, healed = self.healer.split(prefix) if self.healer else (prefix, "")
+            prefix, healed = self.healer.split(prefix) if self.heal else (prefix, "")
             if len(prefix) + len(suffix) > budget:
                 self.truncated_prompts += 1
                 suffix = suffix[: max(budget // 4, budget - len(prefix))]
@@ -186,7 +196,7 @@ class ModelGenerator:
             batch_heals = [heals[i] for i in batch]
             criteria = StoppingCriteriaList([StopAtStrings(self.tokenizer, width, stop, batch_heals)] if stop else [])
             processors = LogitsProcessorList()
-            if self.healer is not None and any(batch_heals):
+            if any(batch_heals):
                 processors.append(HealingProcessor(self.healer, width, batch_heals))
             with torch.inference_mode():
                 output = self.model.generate(
