@@ -51,10 +51,10 @@ REPLAY_WEIGHT = 0.25
 replaying some general code keeps the tuned model from forgetting it. The files the base held out are not replayed."""
 TUNE = {
     "default": {
-        "max_steps": 150,
+        "max_steps": 300,
         "batch_size": 8,
         "eval_fraction": 0.2,
-        "lora": LoraSettings(r=16, alpha=32),
+        "lora": LoraSettings(r=32, alpha=64),
         "optim": OptimSettings(learning_rate=2e-3, warmup_steps=8),
     },
     "test": {
@@ -66,7 +66,9 @@ TUNE = {
         "optim": OptimSettings(learning_rate=1e-2, warmup_steps=1),
     },
 }
-"""The fine-tune per profile: what differs from `tune_config`'s common settings."""
+"""The fine-tune per profile: what differs from `tune_config`'s common settings. The default was chosen on 600
+held-out holes of this project: 150 steps at rank 16 lifted exact match only from 1.50 to 1.67 %, 300 steps at rank 32
+to 2.67 % (rest of line 2.7 -> 5.9 %), with general code within 2 %."""
 EVAL = {
     "default": {"fim_examples": 200, "fim_tokens": 48, "loss_rows": 64, "humaneval": 5, "general_bytes": 300_000},
     "test": {"fim_examples": 6, "fim_tokens": 8, "loss_rows": 4, "humaneval": 1, "general_bytes": 20_000},
