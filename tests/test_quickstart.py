@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from personal_copilot.cli import main
+from personal_copilot.collect import language_of
 from personal_copilot.quickstart import project_source
 from personal_copilot.quickstart.report import Row, judge
 from personal_copilot.train import TrainInterrupted
@@ -57,6 +58,8 @@ def test_quickstart_runs_the_loop_then_reuses_it(
     base_holes = [json.loads(line) for line in (out / "eval/own_code/base/holes.jsonl").read_text().splitlines()]
     assert "## Held-out holes, side by side" in markdown and f"`{base_holes[0]['repo_id']}/" in markdown
     assert "| truth |" in markdown and "| base |" in markdown and "| tuned |" in markdown
+    fence = language_of(base_holes[0]["file_path"]).lower()  # highlighted as its own language, not always Python
+    assert f"```{fence}\n{base_holes[0]['before']}█{base_holes[0]['after']}\n```" in markdown
     page = (out / "report.html").read_text()
     assert "side by side" in page and "run/loss.png" in page
     for image in ("run/loss.png", "eval/own_code/compare.png", "base_pretraining_loss.png"):

@@ -108,6 +108,8 @@ class Example:
     after: str
     base: str
     tuned: str
+    language: str = ""
+    """The code fence's language (`python`, `yaml` …), empty when unknown."""
 
 
 @dataclass
@@ -139,7 +141,13 @@ def render_markdown(content: ReportContent) -> str:
     if content.examples:
         lines += ["## Held-out holes, side by side", ""]
     for example in content.examples:
-        lines += [f"`{example.where}` ({example.kind})", "", "```python", f"{example.before}█{example.after}", "```"]
+        lines += [
+            f"`{example.where}` ({example.kind})",
+            "",
+            f"```{example.language}",
+            f"{example.before}█{example.after}",
+            "```",
+        ]
         lines += ["| | middle |", "|---|---|"]
         lines += [f"| {name} | `{_inline(text)}` |" for name, text in _middles(example)]
         lines.append("")
