@@ -62,7 +62,7 @@ def forward_tokens_per_second(model, tokenizer, tokens: int) -> float:
 
 
 def print_figures(figures: dict, humaneval: int) -> None:
-    """The held-out tables: bits per byte beside gzip and xz, FIM per hole kind, HumanEval."""
+    """The held-out tables: bits per byte beside gzip and xz, FIM per hole kind, HumanEval, in-context copying."""
     print("\n| held-out set | bytes | model bits/byte | gzip -9 | xz -9 | xz -9 whole set | model / xz |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, c in figures["compression"].items():
@@ -77,6 +77,11 @@ def print_figures(figures: dict, humaneval: int) -> None:
         print(f"| {kind} | {f['holes']} | {f['exact_match']:.1%} | {f['edit_similarity']:.3f} | {parses} |")
     if humaneval:
         print(f"\nHumanEval pass@1 (greedy, {humaneval} problems): {figures['humaneval_pass_at_1']:.1%}")
+    copying = figures["copying"]
+    print(
+        f"\nin-context copying ({copying['tokens']} random tokens read twice): second read / first read = "
+        f"{copying['second_read'] / copying['first_read']:.2f}× the nats per token (a model that copies: near 0)"
+    )
 
 
 def healing_effect(model_dir: Path, stdlib: Path, holes: int, layout: str, seq_len: int) -> None:

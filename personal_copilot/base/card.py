@@ -5,6 +5,8 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
+from personal_copilot.base.measure import Copying
+
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -31,6 +33,22 @@ def _legs_line(legs: list[int], file_fim_until: int) -> str:
     return (
         f"- trained in legs: steps 0–{legs[0]:,} with a cosine schedule ending there, {stretches} (the learning rate "
         f"jumping back to the stretched schedule's value at that step, as in a warm restart){scope}\n"
+    )
+
+
+def _copying_line(figures: dict[str, Any] | None) -> str:
+    if figures is None:
+        return ""
+    copying = Copying(**figures)
+    said = (
+        "it copies from what it has read"
+        if copying.copies
+        else "it has not learned to copy from what it has read (no induction heads yet), which everyday completions "
+        "such as `self.name = name` (a name read a line above) need"
+    )
+    return (
+        f"\nIn-context copying ({copying.sequences} sequences of {copying.tokens} random tokens, each read twice): "
+        f"{copying.first_read:.2f} nats/token on the first read, {copying.second_read:.2f} on the second: {said}."
     )
 
 
@@ -107,6 +125,7 @@ otherwise ({others}):
 
 HumanEval pass@1 (greedy, {figures["humaneval_problems"]} problems, sandboxed): {_pct(humaneval)}.
 Generation: {figures["generation_tokens_per_second"]} tokens/s (greedy, batch 1, {training["device"]}).
+{_copying_line(figures.get("copying"))}
 
 ## Examples (the first holes of each kind, not chosen)
 

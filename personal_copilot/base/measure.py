@@ -3,6 +3,7 @@
 - bits per byte of plain left-to-right code (tokenizer-independent), beside gzip -9 and xz -9 on the same bytes;
 - fill-in-the-middle exact match and edit similarity per hole kind, and the share of completions that still parse;
 - HumanEval pass@1 (greedy), run in the evaluation sandbox;
+- in-context copying: whether it predicts what it has already read (the induction test);
 - generation speed (tokens/s, greedy, batch 1).
 """
 
@@ -32,6 +33,25 @@ class Compression:
     xz: float
     xz_whole_set: float
     """xz -9 of all the files concatenated (it may reuse what it saw in one file in the next; the model cannot)."""
+
+
+@dataclass(frozen=True)
+class Copying:
+    """Loss on sequences of random tokens read twice (the induction test of Olsson et al., 2022). A model that copies
+    from its context scores far lower on the second read; everyday completions such as `self.name = name` or a
+    closing bracket need that."""
+
+    sequences: int
+    tokens: int
+    """Length of each random sequence (read twice)."""
+    first_read: float
+    """Nats per token on the first read (random: about ln(vocabulary) or more)."""
+    second_read: float
+    """Nats per token on the second read (near 0 for a model that copies)."""
+
+    @property
+    def copies(self) -> bool:
+        return self.second_read < self.first_read / 2
 
 
 @dataclass(frozen=True)
@@ -121,6 +141,22 @@ def measure_compression(model: Any, tokenizer: Any, texts: list[str], seq_len: i
         xz=round(xz, 4),
         xz_whole_set=round(whole, 4),
     )
+
+
+def measure_copying(model: Any, tokenizer: Any, sequences: int = 16, tokens: int = 100, seed: int = 0) -> Copying:
+    """`Copying` of `sequences` random sequences of `tokens` ordinary (not special) tokens."""
+    import torch
+
+    special = set(tokenizer.all_special_ids)
+    ordinary = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+    picks = torch.randint(len(ordinary), (sequences, tokens), generator=torch.Generator().manual_seed(seed))
+    ids = ordinary[picks].repeat(1, 2)
+    with torch.inference_mode():
+        logits = model(input_ids=ids[:, :-1]).logits.float()
+    losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    # losses[:, j] predicts ids[:, j + 1]; the first token of each read cannot be predicted, so neither is scored
+    first, second = losses[:, : tokens - 1], losses[:, tokens:]
+    return Copying(sequences, tokens, round(first.mean().item(), 3), round(second.mean().item(), 3))
 
 
 def generation_speed(model: Any, tokenizer: Any, new_tokens: int = 128) -> float:

@@ -22,6 +22,7 @@ from personal_copilot.base.measure import (
     generation_speed,
     load_generator,
     measure_compression,
+    measure_copying,
     measure_fim,
     measure_humaneval,
     read_texts,
@@ -109,7 +110,7 @@ HELD_OUT_SETS = {"standard library": "heldout_stdlib", "whole packages": "heldou
 def measure(model_dir: Path, sets: dict[str, Path], seq_len: int, seed: int, config: BuildConfig) -> dict[str, Any]:
     """Every held-out figure of the model card, measured on the shipped (bfloat16) weights loaded in fp32: bits per
     byte on each set (Parquet files by name), FIM holes cut from the standard library's in both prompt layouts (the
-    better one is the base's `fim_layout`), HumanEval, speed."""
+    better one is the base's `fim_layout`), HumanEval, speed, in-context copying."""
     generator = load_generator(model_dir, context_tokens=seq_len)
     model, tokenizer = generator.model, generator.tokenizer
     compression = {}
@@ -136,6 +137,7 @@ def measure(model_dir: Path, sets: dict[str, Path], seq_len: int, seed: int, con
         "humaneval_pass_at_1": humaneval,
         "humaneval_problems": config.humaneval_problems,
         "generation_tokens_per_second": generation_speed(model, tokenizer),
+        "copying": measure_copying(model, tokenizer).__dict__,
         "examples": examples_of(results),
     }
 

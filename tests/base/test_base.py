@@ -88,6 +88,9 @@ def test_build_holds_out_modules_trains_measures_and_writes_a_card(test_build: P
     assert "resumed at step 3 with the schedule stretched to 6" in card
     assert "FIM examples were whole files up to step 3 and row-sized pieces of files after it" in card
     assert f"prompt layout it does best in, {record['fim_layout'].upper()}" in card
+    copying = record["measurements"]["copying"]
+    reads = f"{copying['first_read']:.2f} nats/token on the first read, {copying['second_read']:.2f} on the second"
+    assert reads in card
     trained = yaml.safe_load((test_build / "run" / "pcopilot_config.yaml").read_text())["config"]
     assert trained["fim"]["scope"] == "window" and trained["max_steps"] == 6  # the last leg's settings
     first_leg = pretrain_config(RECIPES["test"], Corpus(test_build / "corpus", corpus), test_build / "run", 3)
@@ -126,6 +129,7 @@ def test_the_shipped_base_is_complete_and_its_weights_match_the_card() -> None:
     assert (model / "model.safetensors").stat().st_size < 40_000_000
     standard_library = record["measurements"]["compression"]["standard library"]
     assert standard_library["model"] < standard_library["xz"]  # it compresses held-out Python better than xz
+    assert "In-context copying" in (model / "README.md").read_text()  # what it cannot do yet is on the card
 
 
 def test_model_nats_scores_each_token_once_with_half_a_window_of_context(tiny_models: dict[str, Path]) -> None:
@@ -154,3 +158,35 @@ def test_model_nats_scores_each_token_once_with_half_a_window_of_context(tiny_mo
     assert whole == pytest.approx(full_context_nats(texts[0], 512) + full_context_nats(texts[1], 512), rel=1e-4)
     first_window = model_nats(model, tokenizer, [tokenizer.decode(tokenizer(texts[0])["input_ids"][:32])], 32)[0]
     assert first_window == pytest.approx(full_context_nats(texts[0], 32), rel=1e-4)  # the first window starts the file
+
+
+def test_copying_tells_a_model_that_copies_from_one_that_does_not(tiny_models: dict[str, Path]) -> None:
+    import math
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from personal_copilot.base.measure import measure_copying
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["llama"])
+    vocabulary = len(tokenizer)
+
+    class Induction(torch.nn.Module):
+        """Predicts the token that followed the last earlier occurrence of the current one (uniform when none)."""
+
+        def forward(self, input_ids: torch.Tensor) -> SimpleNamespace:
+            logits = torch.zeros(*input_ids.shape, vocabulary)
+            for row, ids in enumerate(input_ids.tolist()):
+                seen: dict[int, int] = {}
+                for position, token in enumerate(ids):
+                    if token in seen:
+                        logits[row, position, ids[seen[token] + 1]] = 12.0
+                    seen[token] = position
+            return SimpleNamespace(logits=logits)
+
+    copier = measure_copying(Induction(), tokenizer, sequences=4, tokens=20)
+    assert copier.first_read == pytest.approx(math.log(vocabulary), rel=0.1)  # a token may repeat by chance
+    assert copier.copies and copier.second_read < copier.first_read / 5
+    untrained = measure_copying(AutoModelForCausalLM.from_pretrained(tiny_models["llama"]).eval(), tokenizer)
+    assert not untrained.copies and untrained.second_read == pytest.approx(untrained.first_read, rel=0.1)
