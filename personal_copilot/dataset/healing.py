@@ -12,7 +12,9 @@ Importing this module imports no torch: the masks are built when a processor fir
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 _ANCHOR = "a"
@@ -21,13 +23,14 @@ _ANCHOR = "a"
 
 
 class TokenHealer:
-    """The vocabulary as text, and the masks of tokens that may start a healed completion.
+    """The vocabulary as text, and the tokens that may start a healed completion.
 
     Args:
         tokenizer: the model's tokenizer.
+        cache_size: how many healed texts' agreeing tokens to remember (a server sees few distinct ones often).
     """
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, cache_size: int = 4096) -> None:
         anchor = tokenizer.encode(_ANCHOR, add_special_tokens=False)
         width = len(tokenizer.decode(anchor, clean_up_tokenization_spaces=False))
         decoded = tokenizer.batch_decode(
@@ -36,7 +39,22 @@ class TokenHealer:
         special = set(tokenizer.all_special_ids)
         self.texts = ["" if i in special or "\ufffd" in text else text[width:] for i, text in enumerate(decoded)]
         """Each token's text; "" for special tokens and byte pieces of a character (never used to heal)."""
-        self._masks: dict[tuple[str, int], Any] = {}
+        by_text = sorted((text, i) for i, text in enumerate(self.texts) if text)
+        self._sorted_texts = [text for text, _ in by_text]
+        self._sorted_ids = [i for _, i in by_text]
+        self._ids_of: dict[str, list[int]] = {}
+        for text, i in by_text:
+            self._ids_of.setdefault(text, []).append(i)
+        self.agreeing = lru_cache(maxsize=cache_size)(self._agreeing)
+        """The sorted ids of the tokens that agree with a healed text (the last `cache_size` texts' remembered)."""
+
+    def _agreeing(self, rest: str) -> tuple[int, ...]:
+        # The texts `rest` starts with are its prefixes; the texts that start with `rest` are a run of the sorted ones.
+        shorter = [i for end in range(1, len(rest)) for i in self._ids_of.get(rest[:end], ())]
+        first = stop = bisect_left(self._sorted_texts, rest)
+        while stop < len(self._sorted_texts) and self._sorted_texts[stop].startswith(rest):
+            stop += 1
+        return tuple(sorted([*shorter, *self._sorted_ids[first:stop]]))
 
     def split(self, prefix_ids: Sequence[int]) -> tuple[list[int], str]:
         """The prefix without its last token, and that token's text (what the completion must start with); the
@@ -53,16 +71,14 @@ class TokenHealer:
     def mask(self, rest: str, width: int) -> Any:
         """Boolean tensor over `width` logits: the tokens that agree with `rest`, the healed text still to write;
         None when no token does (the rest of a character no token starts with): the row is then left free."""
-        key = (rest, width)
-        if key not in self._masks:
-            import torch
+        agreeing = [i for i in self.agreeing(rest) if i < width]
+        if not agreeing:
+            return None
+        import torch
 
-            texts = self.texts[:width]
-            agreeing = [i for i, t in enumerate(texts) if t and (t.startswith(rest) or rest.startswith(t))]
-            allowed = torch.zeros(width, dtype=torch.bool)
-            allowed[agreeing] = True
-            self._masks[key] = allowed if agreeing else None
-        return self._masks[key]
+        allowed = torch.zeros(width, dtype=torch.bool)
+        allowed[agreeing] = True
+        return allowed
 
 
 class HealingProcessor:

@@ -40,7 +40,16 @@ def test_the_mask_holds_exactly_the_tokens_that_agree(healer: TokenHealer, rest:
     mask = healer.mask(rest, width)
     agreeing = {i for i, t in enumerate(healer.texts) if t and (t.startswith(rest) or rest.startswith(t))}
     assert set(torch.nonzero(mask).flatten().tolist()) == agreeing and agreeing
-    assert healer.mask(rest, width) is mask  # cached
+    assert healer.agreeing(rest) == tuple(sorted(agreeing))
+
+
+def test_no_agreeing_token_leaves_the_row_free_and_few_texts_are_remembered(tokenizer) -> None:
+    healer = TokenHealer(tokenizer, cache_size=8)
+    assert not any("😀" in text for text in healer.texts)  # an emoji is only byte pieces in this vocabulary
+    assert healer.agreeing("😀") == () and healer.mask("😀", len(healer.texts)) is None
+    for text in healer.texts[-100:]:  # a long-running server meets many healed texts: its memory stays bounded
+        healer.agreeing(text)
+    assert healer.agreeing.cache_info().currsize == 8
 
 
 @pytest.mark.parametrize("seed", range(5))
