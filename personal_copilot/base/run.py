@@ -18,6 +18,7 @@ from personal_copilot.base.build import build_corpus, pretrain, pretraining_prec
 from personal_copilot.base.card import render_card
 from personal_copilot.base.config import BuildConfig, ShowConfig
 from personal_copilot.base.measure import (
+    Copying,
     examples_of,
     generation_speed,
     load_generator,
@@ -30,7 +31,7 @@ from personal_copilot.base.measure import (
 from personal_copilot.base.recipe import RECIPES, BaseRecipe
 from personal_copilot.base.shipped import RECORD, WEIGHTS, base_model_dir, read_base, sha256_of, shipped_dir
 from personal_copilot.configs import honour_umask, write_atomic, write_report, write_run_config
-from personal_copilot.console import print_summary, print_table
+from personal_copilot.console import print_summary, print_table, stdout
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
@@ -74,6 +75,12 @@ class BaseReport:
                 f"held-out fill-in-the-middle ({self.measurements.get('fim_layout', 'psm')} prompts)",
                 ["hole kind", "holes", "exact match", "edit similarity"],
                 [(k, f["holes"], f"{f['exact_match']:.3f}", f"{f['edit_similarity']:.3f}") for k, f in fim.items()],
+            )
+        if "copying" in self.measurements:
+            copying = Copying(**self.measurements["copying"])
+            stdout.print(
+                f"in-context copying: {copying.first_read:.2f} nats/token on a first read of random tokens, "
+                f"{copying.second_read:.2f} on the second ({'copies' if copying.copies else 'does not copy'})"
             )
 
 

@@ -121,11 +121,13 @@ def test_show_checks_the_weights_against_the_card(test_build: Path, tmp_path: Pa
     assert "MISMATCH" in capsys.readouterr().out
 
 
-def test_the_shipped_base_is_complete_and_its_weights_match_the_card() -> None:
+def test_the_shipped_base_is_complete_and_its_weights_match_the_card(capsys) -> None:
     model = shipped_dir()
     record = json.loads((model / "base.json").read_text())
     assert record["recipe_name"] == "default"
     assert main(["base", "show"]) == 0
+    copying = record["measurements"]["copying"]
+    assert f"in-context copying: {copying['first_read']:.2f} nats/token" in capsys.readouterr().out
     assert (model / "model.safetensors").stat().st_size < 40_000_000
     standard_library = record["measurements"]["compression"]["standard library"]
     assert standard_library["model"] < standard_library["xz"]  # it compresses held-out Python better than xz
