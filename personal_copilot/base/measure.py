@@ -38,8 +38,8 @@ class Compression:
 @dataclass(frozen=True)
 class Copying:
     """Loss on sequences of random tokens read twice (the induction test of Olsson et al., 2022). A model that copies
-    from its context scores far lower on the second read; everyday completions such as `self.name = name` or a
-    closing bracket need that."""
+    from its context scores far lower on the second read; everyday completions such as `self.name = name` need
+    that."""
 
     sequences: int
     tokens: int
