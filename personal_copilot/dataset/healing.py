@@ -7,7 +7,7 @@ often wrong (a second space, a broken word). Healing backs the prompt up by the 
 completion start only with tokens that agree with the text removed (`t.startswith(rest)` or `rest.startswith(t)`),
 so the model writes the canonical tokens itself; the removed text is then taken off the completion.
 
-Importing this module imports no torch: the masks are built when a processor first runs.
+Importing this module imports no torch: a mask is built only when a processor asks for one.
 """
 
 from __future__ import annotations
